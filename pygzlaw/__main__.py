@@ -1,0 +1,5 @@
+import sys
+
+from pygzlaw.cli import main
+
+sys.exit(main())
