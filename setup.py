@@ -27,8 +27,12 @@ def _cxx_flags():
 
 def _extensions():
     exts = []
+    # PYGZLAW_STAGES=score,sampler builds only those stages (for working on one).
+    only = {s for s in os.environ.get("PYGZLAW_STAGES", "").split(",") if s}
     for pyx in sorted(glob.glob(os.path.join("pygzlaw", "*", "_native.pyx"))):
         stage = os.path.basename(os.path.dirname(pyx))
+        if only and stage not in only:
+            continue
         sources = [pyx] + sorted(glob.glob(os.path.join("csrc", stage, "*.cpp")))
         exts.append(
             Extension(

@@ -1,0 +1,76 @@
+"""Shared benchmark plumbing: timing with burn-in, medians, machine facts, JSON.
+
+Every bench script runs its baseline and pygzlaw in the same process, reports
+medians of several runs (the machines are noisy) and writes one JSON document:
+``{"bench": ..., "machine": {...}, "summary": {...}, "rows": [...]}``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Callable
+
+
+def time_runs(fn: Callable[[], object], *, runs: int = 5, warmup: int = 1) -> list[float]:
+    """Wall seconds of ``runs`` calls of fn after ``warmup`` unrecorded calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def median(xs) -> float:
+    return float(statistics.median(xs))
+
+
+def quantiles(xs) -> dict:
+    """p20/p50/p80 of a list of numbers (p50 = median)."""
+    xs = sorted(xs)
+    if len(xs) == 1:
+        return {"p20": xs[0], "p50": xs[0], "p80": xs[0]}
+    q = statistics.quantiles(xs, n=10, method="inclusive")
+    return {"p20": q[1], "p50": median(xs), "p80": q[7]}
+
+
+def machine_info() -> dict:
+    import numpy as np
+
+    try:
+        import pygzlaw
+        version = pygzlaw.__version__
+    except Exception:  # bench may run before install
+        version = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "pygzlaw": version, "platform": sys.platform}
+
+
+def write_json(path: str | None, doc: dict) -> None:
+    """Print the summary and write the whole document atomically to path (if given)."""
+    doc = {**doc, "machine": machine_info()}
+    print(json.dumps(doc.get("summary", {}), indent=2))
+    if not path:
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bench-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=2)
+    os.replace(tmp, path)
