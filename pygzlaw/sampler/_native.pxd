@@ -1,0 +1,40 @@
+from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
+from libcpp.vector cimport vector
+
+cdef extern from "common/status.h" namespace "pgz" nogil:
+    cdef struct Status:
+        int code
+        int64_t item
+        const char* what
+
+cdef extern from "sampler/sample_docs.h" namespace "pgz" nogil:
+    cdef struct CompiledGrammar:
+        int32_t n_nonterminals
+        int32_t start
+        const int64_t* rule_offsets
+        const uint32_t* alias_threshold
+        const int32_t* alias_other
+        const int64_t* rhs_offsets
+        const int32_t* rhs_symbols
+
+    cdef struct SamplerGuards:
+        int32_t max_depth
+        int64_t max_sentence_tokens
+        int64_t max_consecutive_rejections
+
+    cdef struct SampleCounts:
+        int64_t n_sentences
+        int64_t n_rejected_depth
+        int64_t n_rejected_length
+        int64_t n_tokens_sampled
+
+    Status sample_docs_i32(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+                           int64_t first_doc, int64_t n_docs, int64_t doc_tokens,
+                           int32_t separator, int n_threads, int32_t* out, SampleCounts* counts)
+    Status sample_docs_u16(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+                           int64_t first_doc, int64_t n_docs, int64_t doc_tokens,
+                           int32_t separator, int n_threads, uint16_t* out, SampleCounts* counts)
+    Status sample_sentences(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+                            int64_t first_sentence, int64_t n_sentences, int n_threads,
+                            vector[int32_t]* tokens, vector[int64_t]* lengths,
+                            SampleCounts* counts)

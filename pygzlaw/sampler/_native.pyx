@@ -1,0 +1,106 @@
+# distutils: language = c++
+"""Thin binding over csrc/sampler: validate nothing (the Python API does), call
+one C++ function without the GIL, turn its Status into an exception."""
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+from libcpp.vector cimport vector
+
+from pygzlaw.sampler._native cimport (
+    CompiledGrammar, SampleCounts, SamplerGuards, Status,
+    sample_docs_i32, sample_docs_u16, sample_sentences,
+)
+
+
+cdef class NativeGrammar:
+    """Owns the compiled arrays and the C struct that points into them."""
+    cdef CompiledGrammar g
+    cdef object _keep  # the numpy arrays the pointers refer to
+
+    def __init__(self, int32_t start, const int64_t[::1] rule_offsets,
+                 const uint32_t[::1] alias_threshold, const int32_t[::1] alias_other,
+                 const int64_t[::1] rhs_offsets, const int32_t[::1] rhs_symbols):
+        self._keep = (rule_offsets, alias_threshold, alias_other, rhs_offsets, rhs_symbols)
+        self.g.n_nonterminals = <int32_t>(rule_offsets.shape[0] - 1)
+        self.g.start = start
+        self.g.rule_offsets = &rule_offsets[0]
+        self.g.alias_threshold = &alias_threshold[0]
+        self.g.alias_other = &alias_other[0]
+        self.g.rhs_offsets = &rhs_offsets[0]
+        self.g.rhs_symbols = &rhs_symbols[0]
+
+
+cdef SamplerGuards _guards(int32_t max_depth, int64_t max_sentence_tokens,
+                           int64_t max_consecutive_rejections):
+    cdef SamplerGuards gd
+    gd.max_depth = max_depth
+    gd.max_sentence_tokens = max_sentence_tokens
+    gd.max_consecutive_rejections = max_consecutive_rejections
+    return gd
+
+
+cdef dict _counts_dict(SampleCounts c):
+    return {"n_sentences": c.n_sentences, "n_rejected_depth": c.n_rejected_depth,
+            "n_rejected_length": c.n_rejected_length, "n_tokens_sampled": c.n_tokens_sampled}
+
+
+cdef _raise(Status st, str what):
+    msg = st.what.decode()
+    if st.item >= 0:
+        raise RuntimeError(f"{what} {st.item}: {msg}")
+    raise ValueError(msg)
+
+
+def sample_docs_into(NativeGrammar grammar, uint64_t seed, int64_t first_doc, out,
+                     int32_t separator, int n_threads, int32_t max_depth,
+                     int64_t max_sentence_tokens, int64_t max_consecutive_rejections):
+    """Fill the C-contiguous (n_docs, doc_tokens) int32 or uint16 array `out`."""
+    cdef int32_t[:, ::1] out_i32
+    cdef uint16_t[:, ::1] out_u16
+    cdef SampleCounts counts
+    cdef Status st
+    cdef SamplerGuards gd = _guards(max_depth, max_sentence_tokens, max_consecutive_rejections)
+    cdef int64_t n_docs = out.shape[0], doc_tokens = out.shape[1]
+    if n_docs == 0:
+        return _counts_dict(counts)
+    if out.dtype == np.int32:
+        out_i32 = out
+        with nogil:
+            st = sample_docs_i32(grammar.g, gd, seed, first_doc, n_docs, doc_tokens, separator,
+                                 n_threads, &out_i32[0, 0], &counts)
+    else:
+        out_u16 = out
+        with nogil:
+            st = sample_docs_u16(grammar.g, gd, seed, first_doc, n_docs, doc_tokens, separator,
+                                 n_threads, &out_u16[0, 0], &counts)
+    if st.code != 0:
+        _raise(st, "document")
+    return _counts_dict(counts)
+
+
+def sample_sentences_native(NativeGrammar grammar, uint64_t seed, int64_t first_sentence,
+                            int64_t n_sentences, int n_threads, int32_t max_depth,
+                            int64_t max_sentence_tokens, int64_t max_consecutive_rejections):
+    """Returns (tokens int32 (n_total,), offsets int64 (n_sentences + 1,), counts dict)."""
+    cdef vector[int32_t] toks
+    cdef vector[int64_t] lens
+    cdef SampleCounts counts
+    cdef Status st
+    cdef SamplerGuards gd = _guards(max_depth, max_sentence_tokens, max_consecutive_rejections)
+    with nogil:
+        st = sample_sentences(grammar.g, gd, seed, first_sentence, n_sentences, n_threads,
+                              &toks, &lens, &counts)
+    if st.code != 0:
+        _raise(st, "sentence")
+    tokens = np.empty(toks.size(), dtype=np.int32)
+    cdef int32_t[::1] tv = tokens
+    if toks.size():
+        memcpy(&tv[0], toks.data(), toks.size() * sizeof(int32_t))
+    lengths = np.empty(lens.size(), dtype=np.int64)
+    cdef int64_t[::1] lv = lengths
+    if lens.size():
+        memcpy(&lv[0], lens.data(), lens.size() * sizeof(int64_t))
+    offsets = np.zeros(n_sentences + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return tokens, offsets, _counts_dict(counts)

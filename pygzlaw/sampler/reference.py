@@ -1,0 +1,138 @@
+"""Pure-Python reference sampler: the same algorithm and random stream as
+csrc/sampler, one token at a time. Slow (~1M tokens/s at best); it is the
+oracle for token-exact tests and the definition of the native sampler's output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pygzlaw.sampler.compile import CompiledTables
+
+MASK64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def mix64(z: int) -> int:
+    """SplitMix64 finaliser (csrc/common/rng.h: mix64)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def stream_state(seed: int, index: int) -> int:
+    """Initial state of item ``index``'s stream (csrc/common/rng.h: stream_state)."""
+    return (mix64((mix64((seed ^ 0x5851F42D4C957F2D) & MASK64) + index * GOLDEN) & MASK64)) & MASK64
+
+
+class SplitMix64:
+    def __init__(self, state: int) -> None:
+        self.state = state & MASK64
+
+    def next(self) -> int:
+        self.state = (self.state + GOLDEN) & MASK64
+        return mix64(self.state)
+
+
+class RejectedDepth(Exception):
+    pass
+
+
+class RejectedLength(Exception):
+    pass
+
+
+def choose_rule(t: CompiledTables, nt: int, rng: SplitMix64) -> int:
+    lo, hi = int(t.rule_offsets[nt]), int(t.rule_offsets[nt + 1])
+    n = hi - lo
+    if n == 1:
+        return lo
+    r = rng.next()
+    j = ((r >> 32) * n) >> 32
+    if (r & 0xFFFFFFFF) >= int(t.alias_threshold[lo + j]):
+        j = int(t.alias_other[lo + j])
+    return lo + j
+
+
+def sentence_reference(t: CompiledTables, rng: SplitMix64, max_depth: int,
+                       max_sentence_tokens: int) -> list[int]:
+    """One sentence, expanded recursively (depth-first, left to right).
+
+    Raises RejectedDepth / RejectedLength at the same point the native sampler
+    abandons the attempt.
+    """
+    out: list[int] = []
+
+    def expand(nt: int, depth: int) -> None:
+        r = choose_rule(t, nt, rng)
+        for s in t.rhs_symbols[t.rhs_offsets[r]:t.rhs_offsets[r + 1]].tolist():
+            if s >= 0:
+                if len(out) + 1 > max_sentence_tokens:
+                    raise RejectedLength
+                out.append(s)
+            else:
+                if depth + 1 > max_depth:
+                    raise RejectedDepth
+                expand(-s - 1, depth + 1)
+
+    expand(t.start, 1)
+    return out
+
+
+def sample_docs_reference(t: CompiledTables, seed: int, first_doc: int, n_docs: int,
+                          doc_tokens: int, *, max_depth: int, max_sentence_tokens: int,
+                          separator_token: int = 0) -> tuple[np.ndarray, dict]:
+    """Documents first_doc .. first_doc + n_docs - 1 as int64 (n_docs, doc_tokens).
+
+    A document is its accepted sentences joined by the separator, cut at exactly
+    doc_tokens; rejected attempts are discarded and resampled from the same stream.
+    """
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, max_depth + 100))
+    counts = {"n_sentences": 0, "n_rejected_depth": 0, "n_rejected_length": 0}
+    out = np.zeros((n_docs, doc_tokens), dtype=np.int64)
+    try:
+        for i in range(n_docs):
+            rng = SplitMix64(stream_state(seed, first_doc + i))
+            doc: list[int] = []
+            while len(doc) < doc_tokens:
+                try:
+                    sent = sentence_reference(t, rng, max_depth, max_sentence_tokens)
+                except RejectedDepth:
+                    counts["n_rejected_depth"] += 1
+                    continue
+                except RejectedLength:
+                    counts["n_rejected_length"] += 1
+                    continue
+                counts["n_sentences"] += 1
+                doc.extend(sent)
+                if len(doc) < doc_tokens:
+                    doc.append(separator_token)
+            out[i] = doc[:doc_tokens]
+    finally:
+        sys.setrecursionlimit(limit)
+    return out, counts
+
+
+def sample_sentences_reference(t: CompiledTables, seed: int, first_sentence: int,
+                               n_sentences: int, *, max_depth: int,
+                               max_sentence_tokens: int) -> list[list[int]]:
+    """Unpacked sentences, sentence i from stream (seed, first_sentence + i)."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, max_depth + 100))
+    sentences = []
+    try:
+        for i in range(n_sentences):
+            rng = SplitMix64(stream_state(seed, first_sentence + i))
+            while True:
+                try:
+                    sentences.append(sentence_reference(t, rng, max_depth, max_sentence_tokens))
+                    break
+                except (RejectedDepth, RejectedLength):
+                    continue
+    finally:
+        sys.setrecursionlimit(limit)
+    return sentences
