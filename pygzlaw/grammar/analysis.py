@@ -197,7 +197,7 @@ def warn_if_supercritical(grammar: Grammar, stacklevel: int = 2) -> float:
             "max_depth= (nesting, default 1000 like the research code's recursion limit) and "
             "max_sentence_tokens=; lower values reject sooner and sample faster. "
             "pygzlaw.grammar.analyze(grammar) reports the details.",
-            SupercriticalGrammarWarning, stacklevel=stacklevel + 1)
+            SupercriticalGrammarWarning, stacklevel=stacklevel)
     return rho
 
 
