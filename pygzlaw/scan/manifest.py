@@ -1,0 +1,109 @@
+"""Resumable scans: an append-only manifest of finished units, and atomic writes.
+
+``<out>/manifest.jsonl``: the first line holds the scan configuration; each further
+line is one finished unit (its counts, bad-input records and serialised sketch),
+appended and fsync'd when the unit is done. A scan killed mid-unit therefore loses
+only that unit; a torn last line (killed mid-append) is ignored on load. Rerunning
+with the same configuration skips the units already listed; another configuration
+is refused (results would mix). Everything else under ``<out>`` is written to a
+temporary file in the same directory and renamed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+__all__ = ["ScanManifest", "atomic_write_json", "atomic_write_bytes", "MANIFEST_NAME"]
+
+MANIFEST_NAME = "manifest.jsonl"
+FORMAT = "pygzlaw.scan-manifest/1"
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write data to path via a temporary file in the same directory and os.replace."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str, doc) -> None:
+    """JSON (indented, UTF-8) written atomically."""
+    atomic_write_bytes(path, (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode())
+
+
+class ScanManifest:
+    """Finished units of one scan directory.
+
+    Args:
+        out_dir: the scan's output directory (created if missing).
+        config: JSON-able scan configuration; must equal the stored one when resuming.
+        restart: forget a previous manifest (it is replaced, not edited).
+    """
+
+    def __init__(self, out_dir: str, config: dict, *, restart: bool = False):
+        self.out_dir = out_dir
+        self.path = os.path.join(out_dir, MANIFEST_NAME)
+        self.config = config
+        self.records: dict[str, dict] = {}
+        self.n_torn = 0
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.exists(self.path) and not restart:
+            self._load()
+        else:
+            atomic_write_bytes(self.path, (json.dumps({"format": FORMAT, "config": config})
+                                           + "\n").encode())
+
+    def _load(self) -> None:
+        with open(self.path, "rb") as f:
+            lines = f.read().split(b"\n")
+        try:
+            head = json.loads(lines[0])
+        except ValueError:
+            raise ValueError(f"{self.path} line 1: not a pygzlaw scan manifest; "
+                             "use another --out or pass --restart") from None
+        if head.get("format") != FORMAT:
+            raise ValueError(f"{self.path}: format {head.get('format')!r} != {FORMAT!r}; "
+                             "use another --out or pass --restart")
+        if head.get("config") != self.config:
+            old, new = head.get("config", {}), self.config
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise ValueError(f"{self.path} holds a scan with a different configuration "
+                             f"(differs in: {', '.join(diff)}); use another --out, "
+                             "the same options, or --restart")
+        for i, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                self.records[rec["unit"]] = rec
+            except (ValueError, KeyError):
+                self.n_torn += 1  # a unit killed mid-append: it is rescanned
+
+    def done(self, key: str) -> bool:
+        return key in self.records
+
+    def append(self, record: dict) -> None:
+        """Record a finished unit (one line, fsync'd)."""
+        line = json.dumps(record, allow_nan=False) + "\n"
+        with open(self.path, "ab") as f:
+            # Start on a fresh line if a previous run was killed mid-append.
+            if f.tell() > 0:
+                with open(self.path, "rb") as r:
+                    r.seek(-1, os.SEEK_END)
+                    if r.read(1) != b"\n":
+                        line = "\n" + line
+            f.write(line.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        self.records[record["unit"]] = record
