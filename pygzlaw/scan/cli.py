@@ -66,7 +66,8 @@ def register(subparsers) -> None:
     m.set_defaults(func=_cmd_merge)
 
 
-def _report(summary: dict, stream=sys.stdout) -> None:
+def _report(summary: dict, stream=None) -> None:
+    stream = stream or sys.stdout
     o = summary["overall"]
     s = o["stats"]
     fmt = (lambda v: "n/a" if v is None else f"{v:.4f}")
