@@ -1,0 +1,138 @@
+"""pygzlaw's native sampler vs the ``pcfg`` package (the research code's sampler).
+
+Same grammar for both (``to_pcfg_package``), same output: documents of 256
+tokens, sentences joined by separator 0 (terminal t -> token t + 1), the
+overflowing sentence cut. The baseline is pcfg's ``generate`` plus the Python
+packing the research pipeline needs; it is timed for a few seconds per preset
+(it runs at ~1e6 tokens/s), pygzlaw for a fixed number of documents, medians
+of several runs, in the same process.
+
+    python bench/bench_sampler.py [--quick] [--json PATH]
+
+Summary keys: tokens_per_s_per_core_median (1 thread, median over the six main
+presets), speedup_vs_pcfg_median (1-thread pygzlaw / pcfg, median over
+presets), thread_scaling_2 (2-thread / 1-thread throughput, median over presets).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _harness import median, quantiles, time_runs, write_json  # noqa: E402
+
+from pygzlaw.grammar import MAIN_PRESETS, analyze, random_pcfg, to_pcfg_package  # noqa: E402
+from pygzlaw.sampler import Sampler  # noqa: E402
+
+DOC_TOKENS = 256  # the paper's context length
+
+
+def pcfg_tokens_per_s(grammar, budget_s: float, seed: int) -> tuple[float, dict]:
+    """Documents from pcfg.PCFG.generate, packed like the research pipeline, for budget_s.
+
+    Returns (tokens/s, details). Tokens are counted in finished documents only.
+    """
+    model = to_pcfg_package(grammar)
+    token_of = {name: i + 1 for i, name in enumerate(grammar.terminal_names)}
+    random.seed(seed)
+    n_docs = n_sentences = n_rejected = 0
+    doc = np.zeros(DOC_TOKENS, dtype=np.int32)
+    t0 = time.perf_counter()
+    deadline = t0 + budget_s
+    pos = 0
+    while True:
+        try:
+            sentence = next(model.generate(1))
+        except RecursionError:  # the research code discards and resamples
+            n_rejected += 1
+            continue
+        n_sentences += 1
+        ids = [token_of[w] for w in sentence.split()]
+        if pos > 0:
+            doc[pos] = 0
+            pos += 1
+        take = min(len(ids), DOC_TOKENS - pos)
+        doc[pos:pos + take] = ids[:take]
+        pos += take
+        if pos >= DOC_TOKENS - 1:  # full (a lone trailing separator slot stays 0)
+            n_docs += 1
+            pos = 0
+            if time.perf_counter() >= deadline:
+                break
+    elapsed = time.perf_counter() - t0
+    return n_docs * DOC_TOKENS / elapsed, {"docs": n_docs, "sentences": n_sentences,
+                                           "rejected": n_rejected, "seconds": elapsed}
+
+
+def pygzlaw_runs(grammar, n_docs: int, threads: int, runs: int) -> list[float]:
+    """tokens/s of Sampler.fill into one reused (n_docs, 256) buffer, per run."""
+    s = Sampler(grammar, DOC_TOKENS, seed=0, threads=threads)
+    buf = np.empty((n_docs, DOC_TOKENS), dtype=s.dtype)
+    first = [0]
+
+    def once():
+        s.fill(buf, first_doc=first[0])
+        first[0] += n_docs  # fresh documents every run
+
+    secs = time_runs(once, runs=runs, warmup=1)
+    return [buf.size / t for t in secs]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs, < 2 minutes")
+    ap.add_argument("--json", metavar="PATH", help="write the full JSON document here")
+    ap.add_argument("--presets", default=",".join(MAIN_PRESETS))
+    ap.add_argument("--grammar-seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    n_docs = 16_384 if args.quick else 65_536  # 4.2M / 16.8M tokens per run
+    runs = 5 if args.quick else 7
+    pcfg_budget_s = 1.5 if args.quick else 3.0
+    pcfg_repeats = 1 if args.quick else 3
+
+    rows = []
+    for name in args.presets.split(","):
+        g = random_pcfg(name, args.grammar_seed)
+        one = pygzlaw_runs(g, n_docs, 1, runs)
+        two = pygzlaw_runs(g, n_docs, 2, runs)
+        base = [pcfg_tokens_per_s(g, pcfg_budget_s, seed=r) for r in range(pcfg_repeats)]
+        base_tps = median([b[0] for b in base])
+        row = {
+            "bench": "sampler.fill", "baseline": "pcfg 0.1.5 generate + Python packing",
+            "metric": "throughput", "unit": "tokens/s",
+            "params": {"preset": name, "grammar_seed": args.grammar_seed, "doc_tokens": DOC_TOKENS,
+                       "n_docs": n_docs, "spectral_radius": analyze(g)["spectral_radius"]},
+            "baseline_p50": base_tps, "baseline_detail": base[0][1],
+            "pygzlaw_1t": quantiles(one), "pygzlaw_2t": quantiles(two),
+            "pygzlaw_p50": median(one),
+            "ratio": median(one) / base_tps,
+            "thread_scaling_2": median(two) / median(one),
+            "runs": runs, "warmup_runs": 1,
+        }
+        rows.append(row)
+        print(f"{name}: pygzlaw {median(one) / 1e6:8.1f} Mtok/s (1 thread), "
+              f"{median(two) / 1e6:8.1f} Mtok/s (2 threads, x{row['thread_scaling_2']:.2f}); "
+              f"pcfg {base_tps / 1e6:6.3f} Mtok/s; speedup x{row['ratio']:,.0f}", flush=True)
+
+    summary = {
+        "tokens_per_s_per_core_median": median([r["pygzlaw_p50"] for r in rows]),
+        "speedup_vs_pcfg_median": median([r["ratio"] for r in rows]),
+        "thread_scaling_2": median([r["thread_scaling_2"] for r in rows]),
+        "pcfg_tokens_per_s_median": median([r["baseline_p50"] for r in rows]),
+        "presets": [r["params"]["preset"] for r in rows],
+        "quick": args.quick,
+    }
+    write_json(args.json, {"bench": "bench_sampler", "summary": summary, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
