@@ -1,0 +1,285 @@
+"""Data-dependent scaling laws: Chinchilla parameters as linear functions of gzip compressibility H.
+
+Pandey 2024, Sec. 5: fit L(N, D) per dataset, regress each parameter x in {E, A, B, alpha, beta}
+on H (x(H) = m_x H + n_x), then L(N, D, H) = E(H) + A(H)/N^alpha(H) + B(H)/D^beta(H). The adjusted
+form mixes each parameter with Chinchilla's: x = (1 - eps) x' + eps x(H). No eps is published;
+it is a parameter here and can be fit from several datasets (fit_epsilon).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pygzlaw.laws.allocate import Allocation, allocate, frontier_exponents
+from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, as_float64, chinchilla_loss
+
+__all__ = ["Regression", "regress_params", "DataDependentLaw", "fit_data_dependent", "PARAM_NAMES"]
+
+PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
+
+
+@dataclass(frozen=True)
+class Regression:
+    """x(H) = slope * H + intercept, with Pearson r, two-sided p-value and the slope's standard error."""
+
+    slope: float
+    intercept: float
+    r: float
+    p_value: float
+    stderr: float
+    intercept_stderr: float
+
+    def __call__(self, h):
+        return self.slope * np.asarray(h, dtype=np.float64) + self.intercept
+
+    def to_dict(self) -> dict:
+        return {k: float(getattr(self, k)) for k in ("slope", "intercept", "r", "p_value", "stderr",
+                                                      "intercept_stderr")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Regression":
+        return cls(**{k: float(d.get(k, float("nan"))) for k in ("slope", "intercept", "r", "p_value", "stderr",
+                                                                   "intercept_stderr")})
+
+
+def regress_params(h, params: list[ChinchillaParams]) -> dict[str, Regression]:
+    """Least-squares line of each parameter against H (scipy.stats.linregress).
+
+    Args:
+        h: (k,) gzip compressibility per dataset (compressed / raw bytes).
+        params: k fitted ChinchillaParams, one per dataset.
+
+    Returns:
+        {"E"|"A"|"B"|"alpha"|"beta": Regression}.
+
+    Raises:
+        ValueError: fewer than 3 datasets (r and p need >= 1 residual degree of freedom), or all H equal.
+    """
+    from scipy.stats import linregress
+
+    hs = as_float64("h", h).ravel()
+    if hs.size != len(params):
+        raise ValueError(f"h has {hs.size} values but {len(params)} parameter sets were given")
+    if hs.size < 3:
+        raise ValueError(f"regressing parameters on H needs >= 3 datasets, got {hs.size}")
+    if np.ptp(hs) == 0:
+        raise ValueError(f"all datasets have the same H ({hs[0]}); the regression on H is undefined")
+    out = {}
+    for k in PARAM_NAMES:
+        y = np.array([getattr(p, k) for p in params])
+        res = linregress(hs, y)
+        out[k] = Regression(float(res.slope), float(res.intercept), float(res.rvalue), float(res.pvalue),
+                            float(res.stderr), float(res.intercept_stderr))
+    return out
+
+
+@dataclass
+class DataDependentLaw:
+    """L(N, D, H) with the adjusted-Chinchilla weight epsilon.
+
+    Attributes:
+        regressions: {param: Regression} (see regress_params).
+        reference: Chinchilla's constants (the primed values), default Hoffmann et al.'s.
+        epsilon: weight of the data-dependent part, 1.0 = pure L(N, D, H), 0.0 = Chinchilla.
+        h_range: (min, max) of the datasets' H the regressions were fit on.
+        datasets: per-dataset records [{"name", "h", "params", "n_points"}] (JSON-able).
+        name, meta: labels.
+    """
+
+    regressions: dict
+    reference: ChinchillaParams = HOFFMANN_PARAMS
+    epsilon: float = 1.0
+    h_range: tuple = (float("nan"), float("nan"))
+    datasets: list = field(default_factory=list)
+    name: str = ""
+    meta: dict = field(default_factory=dict)
+
+    kind = "data_dependent"
+
+    def __post_init__(self):
+        _check_eps(self.epsilon)
+        missing = [k for k in PARAM_NAMES if k not in self.regressions]
+        if missing:
+            raise ValueError(f"regressions missing {missing}; expected {list(PARAM_NAMES)}")
+
+    def params_at(self, h: float, *, epsilon: float | None = None) -> ChinchillaParams:
+        """Chinchilla parameters at compressibility H: x = (1 - eps) x' + eps (m_x H + n_x).
+
+        Raises:
+            ValueError: H not finite/positive, or a parameter leaves its domain (E, A, B <= 0) at this H.
+        """
+        eps = self.epsilon if epsilon is None else _check_eps(epsilon)
+        if not (isinstance(h, (int, float, np.floating)) and math.isfinite(h) and h > 0):
+            raise ValueError(f"h={h!r} must be a positive finite gzip ratio (compressed/raw bytes), e.g. 0.45")
+        vals = {}
+        for k in PARAM_NAMES:
+            vals[k] = (1 - eps) * getattr(self.reference, k) + eps * float(self.regressions[k](h))
+        for k in ("E", "A", "B"):
+            if not vals[k] > 0:
+                lo, hi = self.h_range
+                raise ValueError(f"{k}(H={h:g}) = {vals[k]:.4g} <= 0 with epsilon={eps:g}: the linear fit of {k} on H "
+                                 f"is fit on H in [{lo:.3g}, {hi:.3g}] and leaves its domain here; use H in range or "
+                                 "a smaller epsilon")
+        return ChinchillaParams(**vals)
+
+    def predict(self, n_params, n_tokens, h: float, *, epsilon: float | None = None) -> np.ndarray:
+        """Loss (nats/token) at N parameters, D tokens and compressibility H."""
+        return chinchilla_loss(n_params, n_tokens, self.params_at(h, epsilon=epsilon))
+
+    def allocate(self, budget_flops, h: float, *, epsilon: float | None = None) -> Allocation:
+        """Compute-optimal allocation at C FLOPs for data of compressibility H."""
+        return allocate(budget_flops, self.params_at(h, epsilon=epsilon))
+
+    def frontier_exponent(self, h: float, *, epsilon: float | None = None) -> float:
+        """a(H) = beta(H) / (alpha(H) + beta(H)) of N_opt proportional to C^a."""
+        return frontier_exponents(self.params_at(h, epsilon=epsilon))[0]
+
+    def chinchilla_crossing(self, *, epsilon: float | None = None, budget_flops: float | None = None,
+                            h_grid=None) -> list[float]:
+        """H values where the frontier crosses Chinchilla's 1:1 line.
+
+        Without a budget: where a(H) = 0.5, i.e. N_opt and D_opt grow equally with compute (Chinchilla's
+        finding a = b = 0.5). With a budget: where tokens per parameter at that budget equal the
+        reference law's. Found by a sign scan over h_grid and Brent's method in each bracket.
+
+        Args:
+            epsilon: mixing weight (default self.epsilon).
+            budget_flops: optional budget (FLOPs) for the tokens-per-parameter criterion.
+            h_grid: H values to scan (default 400 points over [0.05, 1.0]).
+
+        Returns:
+            Sorted list of crossing H values (empty if none in the scanned range).
+        """
+        from scipy.optimize import brentq
+
+        hs = np.linspace(0.05, 1.0, 400) if h_grid is None else as_float64("h_grid", h_grid).ravel()
+        if budget_flops is None:
+            def gap(h):
+                return self.frontier_exponent(h, epsilon=epsilon) - 0.5
+        else:
+            ref_tpp = allocate(budget_flops, self.reference).tokens_per_param
+
+            def gap(h):
+                return math.log(self.allocate(budget_flops, h, epsilon=epsilon).tokens_per_param / ref_tpp)
+        vals = []
+        for h in hs:
+            try:
+                vals.append(gap(float(h)))
+            except ValueError:
+                vals.append(float("nan"))
+        out = []
+        for i in range(len(hs) - 1):
+            v0, v1 = vals[i], vals[i + 1]
+            if not (math.isfinite(v0) and math.isfinite(v1)):
+                continue
+            if v0 == 0:
+                out.append(float(hs[i]))
+            elif v0 * v1 < 0:
+                out.append(float(brentq(gap, hs[i], hs[i + 1], xtol=1e-10)))
+        return out
+
+    # ------------------------------------------------------------------ JSON
+    def to_json_dict(self) -> dict:
+        from pygzlaw.laws.law import LAW_FORMAT_VERSION
+
+        return {"format": "pygzlaw.law", "version": LAW_FORMAT_VERSION, "kind": self.kind, "name": self.name,
+                "regressions": {k: self.regressions[k].to_dict() for k in PARAM_NAMES},
+                "reference": self.reference.to_dict(), "epsilon": self.epsilon,
+                "h_range": [float(v) for v in self.h_range], "datasets": self.datasets, "meta": self.meta}
+
+    @classmethod
+    def from_json_dict(cls, d: dict, *, where: str = "law") -> "DataDependentLaw":
+        if d.get("kind") != cls.kind:
+            raise ValueError(f"{where}: kind={d.get('kind')!r}, expected {cls.kind!r}")
+        regs = d.get("regressions") or {}
+        missing = [k for k in PARAM_NAMES if k not in regs]
+        if missing:
+            raise ValueError(f"{where}: regressions missing {missing}")
+        return cls(regressions={k: Regression.from_dict(regs[k]) for k in PARAM_NAMES},
+                   reference=ChinchillaParams.from_dict(d.get("reference") or HOFFMANN_PARAMS.to_dict()),
+                   epsilon=float(d.get("epsilon", 1.0)), h_range=tuple(d.get("h_range", (float("nan"),) * 2)),
+                   datasets=list(d.get("datasets") or []), name=str(d.get("name", "")), meta=dict(d.get("meta") or {}))
+
+    # --------------------------------------------------------------- epsilon
+    def fit_epsilon(self, runs, *, huber_delta=1e-3) -> float:
+        """Fit epsilon in [0, 1] to runs from several datasets by the summed Huber loss of log residuals.
+
+        Args:
+            runs: iterable of (h, n_params (n,), n_tokens (n,), loss (n,)) per dataset.
+            huber_delta: Huber threshold (as in Approach 3).
+
+        Returns:
+            The fitted epsilon (also stored on the law).
+        """
+        from scipy.optimize import minimize_scalar
+
+        runs = [(float(h), as_float64("n_params", n), as_float64("n_tokens", d), as_float64("loss", l_))
+                for h, n, d, l_ in runs]
+
+        def objective(eps):
+            tot = 0.0
+            for h, n, d, l_ in runs:
+                try:
+                    r = np.log(self.predict(n, d, h, epsilon=eps)) - np.log(l_)
+                except ValueError:
+                    return float("inf")
+                a = np.abs(r)
+                tot += float(np.where(a <= huber_delta, 0.5 * r * r, huber_delta * (a - 0.5 * huber_delta)).sum())
+            return tot
+
+        grid = np.linspace(0.0, 1.0, 21)
+        vals = [objective(e) for e in grid]
+        i = int(np.argmin(vals))
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        res = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+        eps = float(res.x) if res.fun <= vals[i] else float(grid[i])
+        self.epsilon = eps
+        return eps
+
+
+def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference=HOFFMANN_PARAMS,
+                       epsilon=1.0, fit_eps=False, name="", callback=None) -> DataDependentLaw:
+    """Fit Chinchilla per dataset, regress the parameters on H, and build L(N, D, H).
+
+    Args:
+        datasets: iterable of dicts {"name", "h", "n_params", "n_tokens", "loss"} (arrays (n,)).
+        grid, huber_delta: as fit_chinchilla.
+        reference: Chinchilla's constants for the adjusted form.
+        epsilon: mixing weight (ignored when fit_eps).
+        fit_eps: fit epsilon to all datasets' runs.
+        name: label.
+        callback: optional callback(dataset_name) called before each per-dataset fit.
+
+    Returns:
+        DataDependentLaw.
+    """
+    from pygzlaw.laws.fit import fit_chinchilla
+
+    datasets = list(datasets)
+    hs, params, records, runs = [], [], [], []
+    for ds in datasets:
+        if callback is not None:
+            callback(ds["name"])
+        try:
+            res = fit_chinchilla(ds["n_params"], ds["n_tokens"], ds["loss"], grid=grid, huber_delta=huber_delta)
+        except ValueError as exc:
+            raise ValueError(f"dataset {ds['name']!r} (H={ds['h']}): {exc}") from exc
+        hs.append(float(ds["h"]))
+        params.append(res.params)
+        records.append({"name": ds["name"], "h": float(ds["h"]), "params": res.params.to_dict(),
+                        "n_points": res.n_points, "objective": res.objective})
+        runs.append((ds["h"], ds["n_params"], ds["n_tokens"], ds["loss"]))
+    regs = regress_params(hs, params)
+    law = DataDependentLaw(regressions=regs, reference=reference, epsilon=epsilon,
+                           h_range=(min(hs), max(hs)), datasets=records, name=name)
+    if fit_eps:
+        law.fit_epsilon(runs, huber_delta=huber_delta)
+    return law
+
+
+def _check_eps(eps):
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0.0 <= eps <= 1.0):
+        raise ValueError(f"epsilon={eps!r} must be in [0, 1] (0 = Chinchilla's constants, 1 = fully data-dependent)")
+    return float(eps)

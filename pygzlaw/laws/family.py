@@ -1,0 +1,338 @@
+"""The rest of the family: over-training + downstream error (Gadre et al. 2024), data-constrained
+scaling (Muennighoff et al. 2023), data filtering under a compute budget (Goyal et al. 2024, QQT).
+Formulas: shared/reference/laws.md.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pygzlaw.laws.forms import (ChinchillaParams, DataConstrainedParams, ErrorParams, OvertrainParams,
+                                as_float64, data_constrained_loss, downstream_error, overtrain_loss)
+
+__all__ = ["GADRE_GRID", "OvertrainFit", "fit_overtrain", "ErrorFit", "fit_error_law", "fit_data_constrained",
+           "Pool", "qqt_error", "combine_pools", "best_filtering_level", "fit_qqt"]
+
+
+# --------------------------------------------------------------- Gadre et al.
+def _gadre_grid() -> np.ndarray:
+    # Gadre et al. 2024: a0, b0 in {1e2, 3e2, 1e3, 3e3}, eta0 in {0.05, 0.15}, E0 in {0, 1, 2, 10}:
+    # 128 starts for scipy curve_fit on raw loss. Rows (E, a, b, eta).
+    ab = (1e2, 3e2, 1e3, 3e3)
+    return np.array([(e0, a0, b0, eta0) for a0 in ab for b0 in ab for eta0 in (0.05, 0.15)
+                     for e0 in (0.0, 1.0, 2.0, 10.0)], dtype=np.float64)
+
+
+GADRE_GRID = _gadre_grid()
+
+
+@dataclass
+class OvertrainFit:
+    """Least-squares fit of L(C, M): params, sum of squared residuals, starts tried and succeeded."""
+
+    params: OvertrainParams
+    sse: float
+    n_starts: int
+    n_ok: int
+
+
+def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> OvertrainFit:
+    """Fit L(C, M) = E + (a M^eta + b M^-eta) C^-eta by curve_fit from every grid start (Gadre et al.).
+
+    Args:
+        budget_flops: (n,) training FLOPs C = 6 N D.
+        token_multiplier: (n,) tokens per parameter M = D / N.
+        loss: (n,) loss (nats/token).
+        grid: (S, 4) starts (E, a, b, eta); default GADRE_GRID (128 starts).
+
+    Returns:
+        OvertrainFit with the lowest sum of squared errors on raw loss.
+
+    Raises:
+        ValueError: fewer than 4 points or bad input; no start converged.
+    """
+    from scipy.optimize import curve_fit
+
+    c = as_float64("budget_flops", budget_flops).ravel()
+    m = as_float64("token_multiplier", token_multiplier).ravel()
+    y = as_float64("loss", loss).ravel()
+    if not (c.size == m.size == y.size):
+        raise ValueError(f"budget_flops ({c.size}), token_multiplier ({m.size}), loss ({y.size}) lengths differ")
+    if c.size < 4:
+        raise ValueError(f"too few points to fit the over-training law: got {c.size}, need at least 4")
+    starts = GADRE_GRID if grid is None else np.asarray(grid, dtype=np.float64)
+    log_c, log_m = np.log(c), np.log(m)
+
+    def model(_, e, a, b, eta):
+        return e + (a * np.exp(eta * log_m) + b * np.exp(-eta * log_m)) * np.exp(-eta * log_c)
+
+    best, best_sse, n_ok = None, np.inf, 0
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for p0 in starts:
+                try:
+                    popt, _ = curve_fit(model, c, y, p0=p0, maxfev=10000)
+                except (RuntimeError, ValueError):
+                    continue
+                sse = float(np.sum((model(c, *popt) - y) ** 2))
+                if np.isfinite(sse):
+                    n_ok += 1
+                    if sse < best_sse:
+                        best, best_sse = popt, sse
+    if best is None:
+        raise ValueError(f"no start of {len(starts)} converged when fitting the over-training law")
+    return OvertrainFit(OvertrainParams(*(float(v) for v in best)), best_sse, len(starts), n_ok)
+
+
+@dataclass
+class ErrorFit:
+    """Least-squares fit of Err(L) = epsilon - k exp(-gamma L)."""
+
+    params: ErrorParams
+    sse: float
+
+
+def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
+    """Fit Err(L) = epsilon - k exp(-gamma L) by curve_fit from a grid of starts.
+
+    Gadre et al. do not list their starts for this law; the default grid here is ours:
+    epsilon0 in {0.6, 0.8, 1.0}, k0 in {1, 10, 100}, gamma0 in {0.5, 1, 2} (27 starts).
+
+    Args:
+        loss: (n,) loss per model (nats/token).
+        error: (n,) average top-1 error per model (fraction).
+        grid: optional (S, 3) starts (epsilon, k, gamma).
+
+    Returns:
+        ErrorFit.
+    """
+    from scipy.optimize import curve_fit
+
+    x = as_float64("loss", loss).ravel()
+    y = as_float64("error", error, positive=False).ravel()
+    if x.size != y.size:
+        raise ValueError(f"loss ({x.size}) and error ({y.size}) lengths differ")
+    if x.size < 3:
+        raise ValueError(f"too few points to fit the error law: got {x.size}, need at least 3")
+    starts = (np.array([(e, k, g) for e in (0.6, 0.8, 1.0) for k in (1.0, 10.0, 100.0) for g in (0.5, 1.0, 2.0)])
+              if grid is None else np.asarray(grid, dtype=np.float64))
+
+    def model(v, eps, k, gamma):
+        return eps - k * np.exp(-gamma * v)
+
+    best, best_sse = None, np.inf
+    import warnings
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for p0 in starts:
+            try:
+                popt, _ = curve_fit(model, x, y, p0=p0, maxfev=10000)
+            except (RuntimeError, ValueError):
+                continue
+            sse = float(np.sum((model(x, *popt) - y) ** 2))
+            if np.isfinite(sse) and sse < best_sse:
+                best, best_sse = popt, sse
+    if best is None:
+        raise ValueError(f"no start of {len(starts)} converged when fitting the error law")
+    return ErrorFit(ErrorParams(*(float(v) for v in best)), best_sse)
+
+
+# --------------------------------------------------------- Muennighoff et al.
+def fit_data_constrained(n_params, n_tokens, unique_tokens, loss, base: ChinchillaParams, *,
+                         huber_delta=1e-3) -> DataConstrainedParams:
+    """Fit R_D* and R_N* with Chinchilla's five constants held at ``base`` (Muennighoff et al.'s second stage).
+
+    Minimises the summed Huber loss of log residuals over (log R_D*, log R_N*) from a 5 x 5 grid
+    of starts with L-BFGS-B.
+
+    Args:
+        n_params, n_tokens, unique_tokens, loss: (n,) runs: parameters, tokens seen, unique tokens, loss.
+        base: the Chinchilla law fitted on runs without repetition.
+        huber_delta: Huber threshold.
+
+    Returns:
+        DataConstrainedParams.
+    """
+    from scipy.optimize import minimize
+
+    n = as_float64("n_params", n_params).ravel()
+    d = as_float64("n_tokens", n_tokens).ravel()
+    u = as_float64("unique_tokens", unique_tokens).ravel()
+    y = np.log(as_float64("loss", loss).ravel())
+    if not (n.size == d.size == u.size == y.size):
+        raise ValueError("n_params, n_tokens, unique_tokens and loss must have the same length")
+    if n.size < 3:
+        raise ValueError(f"too few points to fit R_D*, R_N*: got {n.size}, need at least 3")
+
+    def objective(v):
+        p = DataConstrainedParams(**base.to_dict(), rd_star=math.exp(v[0]), rn_star=math.exp(v[1]))
+        r = np.log(data_constrained_loss(n, d, u, p)) - y
+        a = np.abs(r)
+        return float(np.where(a <= huber_delta, 0.5 * r * r, huber_delta * (a - 0.5 * huber_delta)).sum())
+
+    best = None
+    for lr in np.log([1.0, 3.0, 10.0, 30.0, 100.0]):
+        for ln_ in np.log([1.0, 3.0, 10.0, 30.0, 100.0]):
+            res = minimize(objective, [lr, ln_], method="L-BFGS-B", bounds=[(-5, 10), (-5, 10)])
+            if best is None or res.fun < best.fun:
+                best = res
+    return DataConstrainedParams(**base.to_dict(), rd_star=math.exp(best.x[0]), rn_star=math.exp(best.x[1]))
+
+
+# --------------------------------------------------------------- Goyal et al.
+@dataclass(frozen=True)
+class Pool:
+    """A data pool for QQT: n_samples in the pool, utility b (< 0) and repetition half-life tau (epochs)."""
+
+    name: str
+    n_samples: float
+    b: float
+    tau: float
+
+
+_QQT_NORM = 1e5  # Goyal et al.'s sample-count normaliser
+
+
+def _epoch_logs(n_seen: float, pool_size: float) -> tuple[float, np.ndarray]:
+    """(n_1, log(n_{e+1}/n_e) for e = 1..k-1) with n_e = min(e P, n)."""
+    k = max(1, int(math.ceil(n_seen / pool_size - 1e-12)))
+    n_e = np.minimum(np.arange(1, k + 1) * pool_size, n_seen)
+    return float(n_e[0]), np.log(n_e[1:] / n_e[:-1])
+
+
+def qqt_error(n_seen, pool_size, a, b, tau, d, *, b_of_epoch=None) -> np.ndarray:
+    """Error after n samples from a pool of size P with repetition (Goyal et al. 2024, Sec. 3).
+
+    y(n) = [(a n_1 / 1e5)^b_0 + d] * prod_{e=1}^{k-1} (n_{e+1}/n_e)^b_e, with b_e = b 0.5^(e/tau) and
+    n_e = min(e P, n): the piecewise solution of dy/dn = b_e y / n.
+
+    Args:
+        n_seen: samples seen (scalar or (m,) array).
+        pool_size: pool size P (samples).
+        a: shared normaliser; b: utility (< 0); tau: half-life (epochs); d: irreducible error.
+            b and tau broadcast (arrays allowed, for grid search).
+        b_of_epoch: optional callable e (int array) -> b_e, overriding b 0.5^(e/tau) (combined pools).
+
+    Returns:
+        float64 array of errors, shape broadcast(n_seen, b, tau).
+    """
+    ns = np.atleast_1d(as_float64("n_seen", n_seen))
+    as_float64("pool_size", pool_size)
+    b = np.asarray(b, dtype=np.float64)
+    tau = np.asarray(tau, dtype=np.float64)
+    out = []
+    for n in ns:
+        n1, logs = _epoch_logs(float(n), float(pool_size))
+        e = np.arange(1, logs.size + 1)
+        if b_of_epoch is None:
+            b0 = b
+            w = np.zeros(np.shape(tau))                      # sum_e 0.5^(e/tau) log(n_{e+1}/n_e)
+            for ei, li in zip(e, logs):
+                w = w + 0.5 ** (ei / tau) * li
+            expo = b * w
+        else:
+            b0 = float(b_of_epoch(np.array([0]))[0])
+            expo = float(np.sum(b_of_epoch(e) * logs))
+        out.append(((a * n1 / _QQT_NORM) ** b0 + d) * np.exp(expo))
+    res = np.array(out)
+    return res[0] if np.ndim(n_seen) == 0 else res
+
+
+def combine_pools(pools: list[Pool]):
+    """Uniform mix of p pools (Goyal et al., Theorem 1): size sum P_i and
+    b_eff(e) = (1/p) sum_i b_i 0.5^(e / (p tau_i)).
+
+    Returns:
+        (pool_size, b_of_epoch callable).
+    """
+    if not pools:
+        raise ValueError("combine_pools needs at least one pool")
+    p = len(pools)
+    bs = np.array([q.b for q in pools])
+    taus = np.array([q.tau for q in pools])
+
+    def b_of_epoch(e):
+        e = np.asarray(e, dtype=np.float64)
+        return (bs[None, :] * 0.5 ** (e[:, None] / (p * taus[None, :]))).mean(1)
+
+    return float(sum(q.n_samples for q in pools)), b_of_epoch
+
+
+def best_filtering_level(pools: list[Pool], budget_samples: float, *, a: float, d: float) -> dict:
+    """Pick how many of the best pools to train on for a compute budget (in samples seen).
+
+    Pools are taken best-first as given (e.g. by a quality-score bucket); level k trains on a
+    uniform mix of pools[:k]. Aggressive filtering (small k) repeats a small high-utility pool;
+    loose filtering (large k) sees more unique but lower-utility data.
+
+    Args:
+        pools: pools ordered from highest to lowest quality.
+        budget_samples: samples the compute budget pays for.
+        a, d: the shared normaliser and irreducible error.
+
+    Returns:
+        {"best_k", "best_pools", "errors": [error at k = 1..p]}.
+    """
+    if budget_samples <= 0 or not math.isfinite(budget_samples):
+        raise ValueError(f"budget_samples={budget_samples!r} must be a positive finite number")
+    errs = []
+    for k in range(1, len(pools) + 1):
+        size, b_fn = combine_pools(pools[:k])
+        errs.append(float(qqt_error(budget_samples, size, a, 0.0, 1.0, d, b_of_epoch=b_fn)))
+    k = int(np.argmin(errs)) + 1
+    return {"best_k": k, "best_pools": [q.name for q in pools[:k]], "errors": errs}
+
+
+def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None) -> dict:
+    """Grid search of QQT parameters (Goyal et al.): per-pool b and tau, one a shared by all pools, d fixed.
+
+    Args:
+        curves: list of dicts {"name", "pool_size", "n_seen" (m,), "error" (m,)} per pool.
+        d: irreducible error (fixed).
+        a_grid: candidate a values (default 25 log-spaced in [1e-2, 1e2]).
+        b_grid: candidate b (default 100 values in [-0.5, -0.005]).
+        tau_grid: candidate tau (default 37 values in [1, 10] epochs).
+
+    Returns:
+        {"a", "pools": [Pool], "sse"} minimising the total squared error.
+    """
+    a_grid = np.logspace(-2, 2, 25) if a_grid is None else np.asarray(a_grid, dtype=np.float64)
+    b_grid = np.linspace(-0.5, -0.005, 100) if b_grid is None else np.asarray(b_grid, dtype=np.float64)
+    tau_grid = np.linspace(1.0, 10.0, 37) if tau_grid is None else np.asarray(tau_grid, dtype=np.float64)
+    if not curves:
+        raise ValueError("fit_qqt needs at least one pool curve")
+    bb, tt = np.meshgrid(b_grid, tau_grid, indexing="ij")           # (nb, nt)
+    best = None
+    for a in a_grid:
+        total, chosen = 0.0, []
+        for cv in curves:
+            n = as_float64(f"curves[{cv['name']}].n_seen", cv["n_seen"]).ravel()
+            y = as_float64(f"curves[{cv['name']}].error", cv["error"]).ravel()
+            sse = np.zeros_like(bb)
+            for ni, yi in zip(n, y):
+                sse += (qqt_error(ni, cv["pool_size"], a, bb, tt, d) - yi) ** 2
+            sse = np.where(np.isfinite(sse), sse, np.inf)
+            i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+            total += float(sse[i, j])
+            chosen.append(Pool(cv["name"], float(cv["pool_size"]), float(b_grid[i]), float(tau_grid[j])))
+        if best is None or total < best["sse"]:
+            best = {"a": float(a), "pools": chosen, "sse": total}
+    return best
+
+
+def predict_overtrain(n_params, n_tokens, p: OvertrainParams) -> np.ndarray:
+    """L at N parameters and D tokens under the over-training law (C = 6ND, M = D/N)."""
+    n = as_float64("n_params", n_params)
+    d = as_float64("n_tokens", n_tokens)
+    return overtrain_loss(6.0 * n * d, d / n, p)
+
+
+def predict_error(loss, p: ErrorParams) -> np.ndarray:
+    """Average downstream top-1 error from loss (see forms.downstream_error)."""
+    return downstream_error(loss, p)

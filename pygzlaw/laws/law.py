@@ -1,0 +1,159 @@
+"""The fitted-law object: predict, allocate, intervals, JSON round trip."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pygzlaw.laws.allocate import Allocation, allocate
+from pygzlaw.laws.fit import FitResult, bootstrap_chinchilla, fit_chinchilla
+from pygzlaw.laws.forms import ChinchillaParams, as_float64, chinchilla_loss
+
+__all__ = ["ChinchillaLaw", "LAW_FORMAT_VERSION"]
+
+LAW_FORMAT_VERSION = 1
+_PARAM_ORDER = ("E", "A", "B", "alpha", "beta")
+
+
+@dataclass
+class ChinchillaLaw:
+    """A fitted L(N, D) = E + A/N^alpha + B/D^beta with optional bootstrap replicates.
+
+    Attributes:
+        params: point estimate.
+        bootstrap: None or (n_boot, 5) float64 replicates of (E, A, B, alpha, beta).
+        fit_info: facts about the fit (objective, n_points, grid, huber_delta, ...), JSON-able.
+        name: label (file stem when loaded from a directory).
+        meta: free-form JSON-able metadata (dataset, H, source file).
+    """
+
+    params: ChinchillaParams
+    bootstrap: np.ndarray | None = None
+    fit_info: dict = field(default_factory=dict)
+    name: str = ""
+    meta: dict = field(default_factory=dict)
+
+    kind = "chinchilla"
+
+    # ------------------------------------------------------------- fitting
+    @classmethod
+    def fit(cls, n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-3, n_boot=0, seed=0,
+            name="", meta=None, **fit_kwargs) -> "ChinchillaLaw":
+        """Fit by Approach 3 (fit_chinchilla) and optionally bootstrap (bootstrap_chinchilla).
+
+        Args:
+            n_params, n_tokens, loss: (n,) runs (parameters, tokens, nats/token).
+            grid: "hoffmann", "muennighoff" or an (S, 5) array.
+            huber_delta: Huber threshold on log residuals.
+            n_boot: bootstrap replicates (0 = none).
+            seed: bootstrap seed.
+            name, meta: stored with the law.
+
+        Returns:
+            ChinchillaLaw.
+        """
+        res: FitResult = fit_chinchilla(n_params, n_tokens, loss, grid=grid, huber_delta=huber_delta, **fit_kwargs)
+        boot = None
+        if n_boot:
+            boot = bootstrap_chinchilla(n_params, n_tokens, loss, res, n_boot=n_boot, seed=seed)
+        info = {"objective": res.objective, "n_points": res.n_points, "grid": res.grid,
+                "huber_delta": res.huber_delta, "n_starts": res.n_starts, "n_converged": res.n_converged,
+                "converged": res.converged, "seconds": round(res.seconds, 4), "bootstrap_seed": seed,
+                "n_boot": int(n_boot)}
+        return cls(params=res.params, bootstrap=boot, fit_info=info, name=name, meta=dict(meta or {}))
+
+    # ---------------------------------------------------------- prediction
+    def predict(self, n_params, n_tokens) -> np.ndarray:
+        """Loss (nats/token) at N parameters and D tokens (float64 arrays, broadcast)."""
+        return chinchilla_loss(n_params, n_tokens, self.params)
+
+    def _replicates(self) -> list[ChinchillaParams]:
+        if self.bootstrap is None or len(self.bootstrap) == 0:
+            raise ValueError(f"law {self.name or '(unnamed)'} has no bootstrap replicates; refit with n_boot > 0 "
+                             "(CLI: pygzlaw fit --bootstrap 1000) to get intervals")
+        out = []
+        for row in self.bootstrap:
+            try:
+                out.append(ChinchillaParams(*(float(v) for v in row)))
+            except ValueError:
+                continue  # a degenerate replicate (e.g. A <= 0) carries no prediction
+        return out
+
+    def predict_interval(self, n_params, n_tokens, *, level=0.95):
+        """Percentile bootstrap interval of the predicted loss.
+
+        Returns:
+            (lo, hi): float64 arrays of the broadcast input shape (nats/token).
+        """
+        _check_level(level)
+        reps = self._replicates()
+        preds = np.stack([chinchilla_loss(n_params, n_tokens, p) for p in reps])
+        q = (1 - level) / 2
+        return np.quantile(preds, q, axis=0), np.quantile(preds, 1 - q, axis=0)
+
+    def param_intervals(self, *, level=0.95) -> dict:
+        """Percentile bootstrap intervals and standard errors of E, A, B, alpha, beta.
+
+        Returns:
+            {name: {"estimate", "lo", "hi", "se"}}.
+        """
+        _check_level(level)
+        if self.bootstrap is None:
+            raise ValueError("no bootstrap replicates; refit with n_boot > 0")
+        q = (1 - level) / 2
+        out = {}
+        for j, k in enumerate(_PARAM_ORDER):
+            col = self.bootstrap[:, j]
+            out[k] = {"estimate": getattr(self.params, k), "lo": float(np.quantile(col, q)),
+                      "hi": float(np.quantile(col, 1 - q)), "se": float(col.std(ddof=1))}
+        return out
+
+    def allocate(self, budget_flops, *, flops_per_token_param=6.0) -> Allocation:
+        """Compute-optimal (N_opt, D_opt, tokens per parameter, loss) for C FLOPs (see laws.allocate)."""
+        return allocate(budget_flops, self.params, flops_per_token_param=flops_per_token_param)
+
+    def allocate_interval(self, budget_flops, *, level=0.95) -> dict:
+        """Bootstrap percentile intervals of N_opt, D_opt, tokens per parameter and loss."""
+        _check_level(level)
+        c = as_float64("budget_flops", budget_flops)
+        rows = []
+        for p in self._replicates():
+            try:
+                a = allocate(c, p)
+            except ValueError:
+                continue
+            rows.append([a.n_params, a.n_tokens, a.tokens_per_param, a.loss])
+        arr = np.array(rows, dtype=np.float64)
+        q = (1 - level) / 2
+        names = ("n_params", "n_tokens", "tokens_per_param", "loss")
+        return {k: (np.quantile(arr[:, j], q, axis=0), np.quantile(arr[:, j], 1 - q, axis=0))
+                for j, k in enumerate(names)}
+
+    # ------------------------------------------------------------------ JSON
+    def to_json_dict(self) -> dict:
+        return {"format": "pygzlaw.law", "version": LAW_FORMAT_VERSION, "kind": self.kind, "name": self.name,
+                "params": self.params.to_dict(), "fit": self.fit_info, "meta": self.meta,
+                "bootstrap": None if self.bootstrap is None else {
+                    "columns": list(_PARAM_ORDER), "samples": self.bootstrap.tolist()}}
+
+    @classmethod
+    def from_json_dict(cls, d: dict, *, where: str = "law") -> "ChinchillaLaw":
+        if d.get("kind") != cls.kind:
+            raise ValueError(f"{where}: kind={d.get('kind')!r}, expected {cls.kind!r}")
+        params = ChinchillaParams.from_dict(d.get("params") or {})
+        boot = d.get("bootstrap")
+        arr = None
+        if boot:
+            if list(boot.get("columns", [])) != list(_PARAM_ORDER):
+                raise ValueError(f"{where}: bootstrap.columns must be {list(_PARAM_ORDER)}")
+            arr = np.asarray(boot.get("samples", []), dtype=np.float64)
+            if arr.ndim != 2 or arr.shape[1] != 5:
+                raise ValueError(f"{where}: bootstrap.samples has shape {arr.shape}, expected (n_boot, 5)")
+        return cls(params=params, bootstrap=arr, fit_info=dict(d.get("fit") or {}), name=str(d.get("name", "")),
+                   meta=dict(d.get("meta") or {}))
+
+
+def _check_level(level):
+    if not (isinstance(level, (int, float)) and 0 < level < 1 and math.isfinite(level)):
+        raise ValueError(f"level={level!r} must be in (0, 1), e.g. 0.95")
