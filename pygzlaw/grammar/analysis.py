@@ -175,6 +175,12 @@ def termination_probabilities(grammar: Grammar, *, max_iter: int = 100_000,
     return q
 
 
+def _iteration_budget(grammar: Grammar) -> int:
+    """Fixed-point iterations for the warning/report: about 5e7 symbol visits at most
+    (critical grammars converge like 1/n; the estimate is then a lower bound on q)."""
+    return int(max(200, min(20_000, 50_000_000 // max(1, grammar.rhs_symbols.size))))
+
+
 def warn_if_supercritical(grammar: Grammar, stacklevel: int = 2) -> float:
     """Warn (SupercriticalGrammarWarning) when rho(M) >= 1; return rho.
 
@@ -187,7 +193,7 @@ def warn_if_supercritical(grammar: Grammar, stacklevel: int = 2) -> float:
     """
     rho = spectral_radius(grammar)
     if rho >= 1.0:
-        q = float(termination_probabilities(grammar, max_iter=20_000)[grammar.start])
+        q = float(termination_probabilities(grammar, max_iter=_iteration_budget(grammar))[grammar.start])
         warnings.warn(
             f"grammar is {'critical' if abs(rho - 1.0) < 1e-9 else 'supercritical'}: the "
             f"spectral radius of its expected-offspring matrix is {rho:.4g} >= 1, so the expected "
@@ -195,7 +201,9 @@ def warn_if_supercritical(grammar: Grammar, stacklevel: int = 2) -> float:
             "The sampler's guards reject such sentences and resample (counted in "
             "SampleStats.n_rejected_depth / n_rejected_length). Tune them with "
             "max_depth= (nesting, default 1000 like the research code's recursion limit) and "
-            "max_sentence_tokens=; lower values reject sooner and sample faster. "
+            "max_sentence_tokens=; every rejected attempt costs the tokens drawn before a guard "
+            "fires, so sampling can be orders of magnitude slower than for a subcritical "
+            "grammar, and lower limits reject sooner. "
             "pygzlaw.grammar.analyze(grammar) reports the details.",
             SupercriticalGrammarWarning, stacklevel=stacklevel)
     return rho
@@ -250,7 +258,8 @@ def analyze(grammar: Grammar) -> dict:
         "criticality": crit,
         "expected_sentence_tokens": exp_tokens if math.isfinite(exp_tokens) else None,
         "expected_expansions": expansions,
-        "p_terminates": float(termination_probabilities(grammar, max_iter=20_000)[grammar.start]),
+        "p_terminates": float(termination_probabilities(
+            grammar, max_iter=_iteration_budget(grammar))[grammar.start]),
     }
     if grammar.spec is not None:
         out["spec"] = dict(zip(("n_nonterminals", "n_terminals", "rhs_max_options", "rhs_max_len"),

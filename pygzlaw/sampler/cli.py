@@ -126,7 +126,7 @@ def register(subparsers) -> None:
                    help="reject and resample sentences nested deeper (default 1000)")
     p.add_argument("--max-sentence-tokens", type=parse_count, default=1 << 20,
                    help="reject and resample longer sentences (default 1048576)")
-    p.add_argument("--out", metavar="DIR", help="output directory (default data/<grammar>-seed<seed>)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default data/<preset>-g<grammar seed>-seed<seed>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset in DIR generated with different parameters")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
