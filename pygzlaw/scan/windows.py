@@ -131,7 +131,8 @@ class ByteWindower(_WindowerBase):
 
     def _emit(self) -> Batch:
         offsets, doc, window = self._runs.arrays()
-        data = np.frombuffer(bytes(self._buf), dtype=np.uint8)
+        # The array takes over the bytearray (no copy); a fresh one collects the next batch.
+        data = np.frombuffer(self._buf, dtype=np.uint8)
         self._buf = bytearray()
         self._units = 0
         return Batch("bytes", data, offsets, doc, window)

@@ -49,10 +49,10 @@ def _isal_sizes(buf: np.ndarray, off: np.ndarray, out: np.ndarray) -> None:
 
     compress = isal_zlib.compress
     mv = memoryview(buf)
-    starts = off[:-1].tolist()
-    ends = off[1:].tolist()
-    for i, (b, e) in enumerate(zip(starts, ends)):
-        out[i] = len(compress(mv[b:e], ISAL_LEVEL, -15)) + _GZIP_OVERHEAD
+    lvl = ISAL_LEVEL
+    sizes = [len(compress(mv[b:e], lvl, -15))
+             for b, e in zip(off[:-1].tolist(), off[1:].tolist())]
+    out[:] = np.asarray(sizes, dtype=np.int64) + _GZIP_OVERHEAD
 
 
 def fast_bytes_sizes(buf: np.ndarray, off: np.ndarray, *, threads: int = 1,
