@@ -277,6 +277,10 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
         paths = [paths]
     units, skipped = readers.discover([os.fspath(p) for p in paths], fmt=cfg.fmt,
                                       stdin_format=cfg.stdin_format)
+    if out_dir is not None:
+        # Never read our own outputs when --out lies inside a scanned directory.
+        own = os.path.abspath(out_dir) + os.sep
+        units = [u for u in units if u.path == "-" or not os.path.abspath(u.path).startswith(own)]
     units = select_shard(units, shard)
     tokenizer = None
     if cfg.tokenizer:
