@@ -71,7 +71,15 @@ def terminals_per_expansion(grammar: Grammar) -> np.ndarray:
 
 
 def _reachable_block(grammar: Grammar, m: np.ndarray) -> np.ndarray:
-    idx = np.flatnonzero(grammar.reachable())
+    # Breadth-first over M's nonzero pattern (Grammar.reachable walks symbols in Python).
+    adj = m > 0
+    seen = np.zeros(m.shape[0], dtype=bool)
+    seen[grammar.start] = True
+    frontier = seen.copy()
+    while frontier.any():
+        frontier = adj[frontier].any(axis=0) & ~seen
+        seen |= frontier
+    idx = np.flatnonzero(seen)
     return m[np.ix_(idx, idx)]
 
 

@@ -141,3 +141,13 @@ def test_analyze_report():
     assert a["spec"]["rhs_max_len"] == 8 and a["seed"] == 0
     assert 0 < a["n_terminals_used"] <= 400 and a["n_unreachable"] == 0
     assert a["expected_sentence_tokens"] == pytest.approx(expected_sentence_tokens(g))
+
+
+def test_unreachable_part_does_not_count():
+    # B is supercritical but the start symbol never reaches it
+    g = from_nltk_text("S -> A [1]\nA -> 'a' [1]\nB -> B B [1]\n", allow_unreachable=True)
+    assert spectral_radius(g) == 0.0 and expected_sentence_tokens(g) == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_supercritical(g)
+    assert analyze(g)["n_unreachable"] == 1
