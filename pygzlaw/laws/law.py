@@ -68,17 +68,26 @@ class ChinchillaLaw:
         """Loss (nats/token) at N parameters and D tokens (float64 arrays, broadcast)."""
         return chinchilla_loss(n_params, n_tokens, self.params)
 
-    def _replicates(self) -> list[ChinchillaParams]:
+    def _valid_bootstrap(self) -> np.ndarray:
+        """(n_valid, 5) replicates with E, A, B > 0 (a degenerate replicate carries no prediction)."""
         if self.bootstrap is None or len(self.bootstrap) == 0:
             raise ValueError(f"law {self.name or '(unnamed)'} has no bootstrap replicates; refit with n_boot > 0 "
                              "(CLI: pygzlaw fit --bootstrap 1000) to get intervals")
-        out = []
-        for row in self.bootstrap:
-            try:
-                out.append(ChinchillaParams(*(float(v) for v in row)))
-            except ValueError:
-                continue  # a degenerate replicate (e.g. A <= 0) carries no prediction
-        return out
+        if getattr(self, "_boot_cache", None) is None or self._boot_cache[0] is not self.bootstrap:
+            b = self.bootstrap
+            ok = np.isfinite(b).all(1) & (b[:, :3] > 0).all(1)
+            self._boot_cache = (self.bootstrap, b[ok])
+        return self._boot_cache[1]
+
+    def predict_samples(self, n_params, n_tokens) -> np.ndarray:
+        """Loss under every bootstrap replicate: float64 (n_valid, *broadcast shape), vectorised."""
+        log_n = np.log(as_float64("n_params", n_params))
+        log_d = np.log(as_float64("n_tokens", n_tokens))
+        log_n, log_d = np.broadcast_arrays(log_n, log_d)
+        b = self._valid_bootstrap()
+        shape = (-1,) + (1,) * log_n.ndim
+        e, a, bb, al, be = (b[:, j].reshape(shape) for j in range(5))
+        return e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(bb) - be * log_d)
 
     def predict_interval(self, n_params, n_tokens, *, level=0.95):
         """Percentile bootstrap interval of the predicted loss.
@@ -87,8 +96,7 @@ class ChinchillaLaw:
             (lo, hi): float64 arrays of the broadcast input shape (nats/token).
         """
         _check_level(level)
-        reps = self._replicates()
-        preds = np.stack([chinchilla_loss(n_params, n_tokens, p) for p in reps])
+        preds = self.predict_samples(n_params, n_tokens)
         q = (1 - level) / 2
         return np.quantile(preds, q, axis=0), np.quantile(preds, 1 - q, axis=0)
 
@@ -114,21 +122,26 @@ class ChinchillaLaw:
         return allocate(budget_flops, self.params, flops_per_token_param=flops_per_token_param)
 
     def allocate_interval(self, budget_flops, *, level=0.95) -> dict:
-        """Bootstrap percentile intervals of N_opt, D_opt, tokens per parameter and loss."""
+        """Bootstrap percentile intervals of N_opt, D_opt, tokens per parameter and loss.
+
+        Returns:
+            {"n_params"|"n_tokens"|"tokens_per_param"|"loss": (lo, hi)} float64 arrays of the budget's shape.
+        """
         _check_level(level)
-        c = as_float64("budget_flops", budget_flops)
-        rows = []
-        for p in self._replicates():
-            try:
-                a = allocate(c, p)
-            except ValueError:
-                continue
-            rows.append([a.n_params, a.n_tokens, a.tokens_per_param, a.loss])
-        arr = np.array(rows, dtype=np.float64)
+        log_c = np.log(as_float64("budget_flops", budget_flops) / 6.0)
+        b = self._valid_bootstrap()
+        b = b[(b[:, 3] > 0) & (b[:, 4] > 0)]
+        shape = (-1,) + (1,) * log_c.ndim
+        e, a, bb, al, be = (b[:, j].reshape(shape) for j in range(5))
+        s = al + be
+        log_g = (np.log(al * a) - np.log(be * bb)) / s
+        log_n = log_g + be / s * log_c
+        log_d = -log_g + al / s * log_c
+        loss = e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(bb) - be * log_d)
+        vals = {"n_params": np.exp(log_n), "n_tokens": np.exp(log_d), "tokens_per_param": np.exp(log_d - log_n),
+                "loss": loss}
         q = (1 - level) / 2
-        names = ("n_params", "n_tokens", "tokens_per_param", "loss")
-        return {k: (np.quantile(arr[:, j], q, axis=0), np.quantile(arr[:, j], 1 - q, axis=0))
-                for j, k in enumerate(names)}
+        return {k: (np.quantile(v, q, axis=0), np.quantile(v, 1 - q, axis=0)) for k, v in vals.items()}
 
     # ------------------------------------------------------------------ JSON
     def to_json_dict(self) -> dict:
@@ -147,7 +160,10 @@ class ChinchillaLaw:
         if boot:
             if list(boot.get("columns", [])) != list(_PARAM_ORDER):
                 raise ValueError(f"{where}: bootstrap.columns must be {list(_PARAM_ORDER)}")
-            arr = np.asarray(boot.get("samples", []), dtype=np.float64)
+            try:
+                arr = np.asarray(boot.get("samples", []), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: bootstrap.samples must be a list of 5-number rows") from None
             if arr.ndim != 2 or arr.shape[1] != 5:
                 raise ValueError(f"{where}: bootstrap.samples has shape {arr.shape}, expected (n_boot, 5)")
         return cls(params=params, bootstrap=arr, fit_info=dict(d.get("fit") or {}), name=str(d.get("name", "")),

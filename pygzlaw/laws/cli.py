@@ -1,0 +1,233 @@
+"""``pygzlaw fit | predict | allocate | plot``. Heavy imports happen inside the commands."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+# Why no built-in data-dependent default: Pandey 2024 publishes the regressions only as figures
+# (no table of slopes and intercepts), so any default would be a guess read off a plot.
+NO_DEFAULT_H_LAW = ("no published per-H coefficients exist (Pandey 2024 shows the regressions of E, A, B, alpha, "
+                    "beta on H only as figures), so --gzip needs --law FILE with a data-dependent law: fit one with "
+                    "`pygzlaw fit POINTS.csv -o law.json` on points that have an H (gzip) column")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fit", help="fit a Chinchilla law (or a data-dependent law when points have H)",
+                              description="Fit L(N, D) = E + A/N^alpha + B/D^beta by Approach 3 (Huber 1e-3 summed "
+                                          "on log residuals, L-BFGS from a grid). With an H (gzip) column: fit per "
+                                          "dataset and regress each parameter on H.")
+    p.add_argument("points", help="runs as .csv (header) or .jsonl: N, D or C, loss; optional H, dataset")
+    p.add_argument("-o", "--out", help="write the fitted law JSON here (atomically)")
+    p.add_argument("--grid", default="hoffmann", choices=["hoffmann", "muennighoff"],
+                   help="starting grid: hoffmann (4500 starts) or muennighoff (1024)")
+    p.add_argument("--huber-delta", type=float, default=1e-3)
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N_BOOT",
+                   help="bootstrap replicates for intervals (Chinchilla law only); 0 = none")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epsilon", type=float, default=1.0, help="adjusted-Chinchilla weight for data-dependent laws")
+    p.add_argument("--fit-epsilon", action="store_true", help="fit epsilon to all datasets' runs")
+    p.add_argument("--name", default="")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_fit)
+
+    p = subparsers.add_parser("predict", help="predict loss from a fitted law")
+    p.add_argument("--law", required=True, help="law JSON file")
+    p.add_argument("--n-params", type=float, nargs="+", required=True, help="parameters N (one or more)")
+    p.add_argument("--n-tokens", type=float, nargs="+", required=True, help="training tokens D (one or more)")
+    p.add_argument("--gzip", type=float, help="compressibility H (data-dependent laws)")
+    p.add_argument("--epsilon", type=float, help="override the law's epsilon")
+    p.add_argument("--level", type=float, default=0.95, help="interval level when the law has bootstrap samples")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser("allocate", help="compute-optimal N and D for a FLOP budget",
+                              description="N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b. Without --law uses Hoffmann et "
+                                          "al.'s published law; --gzip needs a data-dependent --law.")
+    p.add_argument("--compute", type=float, nargs="+", required=True, help="budget(s) in FLOPs, e.g. 1e21")
+    g = p.add_argument_group("law")
+    g.add_argument("--law", help="law JSON file (default: Hoffmann et al. 2022 published constants)")
+    g.add_argument("--gzip", type=float, help="compressibility H (needs a data-dependent --law)")
+    p.add_argument("--epsilon", type=float, help="override the law's epsilon")
+    p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_allocate)
+
+    p = subparsers.add_parser("plot", help="figures for a fitted law (PNG, headless)")
+    p.add_argument("--law", required=True, help="law JSON file")
+    p.add_argument("--points", help="runs file (.csv/.jsonl) for fit/residual and loss-vs-tokens figures")
+    p.add_argument("--out-dir", required=True, help="directory for the PNG files")
+    p.add_argument("--gzip", type=float, nargs="*", help="H values for the frontier figure")
+    p.set_defaults(func=cmd_plot)
+
+
+# ------------------------------------------------------------------ helpers
+def _print(obj, fmt, table_rows=None):
+    if fmt == "json":
+        json.dump(obj, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for row in table_rows or []:
+        print(row)
+
+
+def _g(v):
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _check_positive(name, values):
+    for i, v in enumerate(values):
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name}[{i}]={v!r} must be a positive finite number")
+
+
+# ----------------------------------------------------------------- commands
+def cmd_fit(args) -> int:
+    from pygzlaw.laws.data_dependent import fit_data_dependent
+    from pygzlaw.laws.io import read_points, save_law
+    from pygzlaw.laws.law import ChinchillaLaw
+
+    pts = read_points(args.points)
+    if pts.h is not None:
+        groups = pts.groups()
+        law = fit_data_dependent(groups, grid=args.grid, huber_delta=args.huber_delta, epsilon=args.epsilon,
+                                 fit_eps=args.fit_epsilon, name=args.name)
+        law.meta = {"source": args.points}
+        doc = law.to_json_dict()
+        rows = [f"data-dependent law from {len(groups)} datasets (H in [{law.h_range[0]:.4g}, {law.h_range[1]:.4g}]), "
+                f"epsilon={law.epsilon:.4g}",
+                f"{'dataset':<16}{'H':>8}{'E':>10}{'A':>12}{'B':>12}{'alpha':>9}{'beta':>9}"]
+        for d in law.datasets:
+            q = d["params"]
+            rows.append(f"{d['name'][:15]:<16}{d['h']:>8.4g}{q['E']:>10.4g}{q['A']:>12.5g}{q['B']:>12.5g}"
+                        f"{q['alpha']:>9.4f}{q['beta']:>9.4f}")
+        rows.append(f"{'param':<8}{'slope':>12}{'intercept':>12}{'r':>8}{'p':>10}{'stderr':>12}")
+        for k, r in law.regressions.items():
+            rows.append(f"{k:<8}{r.slope:>12.5g}{r.intercept:>12.5g}{r.r:>8.3f}{r.p_value:>10.3g}{r.stderr:>12.4g}")
+    else:
+        law = ChinchillaLaw.fit(pts.n_params, pts.n_tokens, pts.loss, grid=args.grid, huber_delta=args.huber_delta,
+                                n_boot=args.bootstrap, seed=args.seed, name=args.name, meta={"source": args.points})
+        doc = law.to_json_dict()
+        if law.bootstrap is not None:
+            doc = {**doc, "bootstrap": {"columns": doc["bootstrap"]["columns"],
+                                        "n_boot": len(law.bootstrap)}}  # stdout: summary, file: samples
+            doc["intervals"] = law.param_intervals()
+        rows = [f"Chinchilla fit on {len(pts)} points ({args.grid} grid, {law.fit_info['n_starts']} starts, "
+                f"objective {law.fit_info['objective']:.6g}, {law.fit_info['seconds']:.2f} s)"]
+        for k, v in law.params.to_dict().items():
+            line = f"  {k:<6}= {v:.6g}"
+            if law.bootstrap is not None:
+                iv = doc["intervals"][k]
+                line += f"   95% [{iv['lo']:.5g}, {iv['hi']:.5g}]  se {iv['se']:.3g}"
+            rows.append(line)
+    if args.out:
+        save_law(law, args.out)
+        rows.append(f"wrote {args.out}")
+    _print(doc, args.format, rows)
+    return 0
+
+
+def _load(path):
+    from pygzlaw.laws.io import load_law
+
+    return load_law(path)
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    law = _load(args.law)
+    n, d = args.n_params, args.n_tokens
+    _check_positive("--n-params", n)
+    _check_positive("--n-tokens", d)
+    if len(n) != len(d) and 1 not in (len(n), len(d)):
+        raise ValueError(f"--n-params has {len(n)} values and --n-tokens {len(d)}; give equal counts or one of either")
+    n_arr, d_arr = np.broadcast_arrays(np.array(n, dtype=np.float64), np.array(d, dtype=np.float64))
+    out = {"law": law.name, "n_params": n_arr.tolist(), "n_tokens": d_arr.tolist()}
+    if law.kind == "data_dependent":
+        if args.gzip is None:
+            raise ValueError(f"{args.law} is a data-dependent law; pass --gzip H")
+        out["h"] = args.gzip
+        out["loss"] = law.predict(n_arr, d_arr, args.gzip, epsilon=args.epsilon).tolist()
+    else:
+        out["loss"] = law.predict(n_arr, d_arr).tolist()
+        if law.bootstrap is not None:
+            lo, hi = law.predict_interval(n_arr, d_arr, level=args.level)
+            out.update(level=args.level, lo=lo.tolist(), hi=hi.tolist())
+    rows = [f"{'N':>12}{'D':>12}{'loss':>10}" + (f"{'lo':>10}{'hi':>10}" if "lo" in out else "")]
+    for i in range(n_arr.size):
+        r = f"{n_arr[i]:>12.4g}{d_arr[i]:>12.4g}{out['loss'][i]:>10.4f}"
+        if "lo" in out:
+            r += f"{out['lo'][i]:>10.4f}{out['hi'][i]:>10.4f}"
+        rows.append(r)
+    _print(out, args.format, rows)
+    return 0
+
+
+def cmd_allocate(args) -> int:
+    import numpy as np
+
+    from pygzlaw.laws.allocate import allocate
+    from pygzlaw.laws.forms import HOFFMANN_PARAMS
+
+    _check_positive("--compute", args.compute)
+    c = np.array(args.compute, dtype=np.float64)
+    if args.law is None:
+        if args.gzip is not None:
+            raise ValueError(NO_DEFAULT_H_LAW)
+        alloc = allocate(c, HOFFMANN_PARAMS)
+        out = {"law": "hoffmann2022", **alloc.to_dict()}
+    else:
+        law = _load(args.law)
+        out = {"law": law.name}
+        if law.kind == "data_dependent":
+            if args.gzip is None:
+                raise ValueError(f"{args.law} is a data-dependent law; pass --gzip H")
+            alloc = law.allocate(c, args.gzip, epsilon=args.epsilon)
+            out.update(h=args.gzip, epsilon=law.epsilon if args.epsilon is None else args.epsilon)
+        else:
+            if args.gzip is not None:
+                raise ValueError(f"{args.law} is a plain Chinchilla law; --gzip needs a data-dependent law")
+            alloc = law.allocate(c)
+            if law.bootstrap is not None:
+                iv = law.allocate_interval(c, level=args.level)
+                out["intervals"] = {k: {"lo": lo.tolist(), "hi": hi.tolist()} for k, (lo, hi) in iv.items()}
+                out["level"] = args.level
+        out.update(alloc.to_dict())
+    rows = [f"law: {out['law']}" + (f"  H={out['h']}" if "h" in out else ""),
+            f"{'C (FLOPs)':>12}{'N_opt':>12}{'D_opt':>12}{'D/N':>9}{'loss':>9}"]
+    for i in range(c.size):
+        rows.append(f"{c[i]:>12.4g}{np.atleast_1d(alloc.n_params)[i]:>12.4g}{np.atleast_1d(alloc.n_tokens)[i]:>12.4g}"
+                    f"{np.atleast_1d(alloc.tokens_per_param)[i]:>9.2f}{np.atleast_1d(alloc.loss)[i]:>9.4f}")
+    _print(out, args.format, rows)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    from pygzlaw.laws import plots
+    from pygzlaw.laws.io import read_points
+
+    law = _load(args.law)
+    out = Path(args.out_dir)
+    written = []
+    if law.kind == "data_dependent":
+        written.append(plots.plot_frontier(law, out / "frontier.png", hs=args.gzip))
+        written.append(plots.plot_params_vs_h(law, out / "params_vs_h.png"))
+        if args.points:
+            pts = read_points(args.points)
+            for grp in pts.groups():
+                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in grp["name"])
+                written.append(plots.plot_fit(law, grp["n_params"], grp["n_tokens"], grp["loss"],
+                                              out / f"fit_{safe}.png", h=grp["h"]))
+    else:
+        written.append(plots.plot_frontier(law, out / "frontier.png"))
+        if args.points:
+            pts = read_points(args.points)
+            written.append(plots.plot_fit(law, pts.n_params, pts.n_tokens, pts.loss, out / "fit.png"))
+            written.append(plots.plot_loss_vs_tokens(law, pts.n_params, pts.n_tokens, pts.loss,
+                                                     out / "loss_vs_tokens.png"))
+    for w in written:
+        print(w)
+    return 0

@@ -1,0 +1,358 @@
+"""FastAPI service over a directory of fitted law JSON files.
+
+Endpoints (OpenAPI docs at /docs, schema at /openapi.json):
+    GET  /health                       liveness
+    GET  /laws                         list laws (name, kind, parameters)
+    GET  /laws/{name}                  one law (bootstrap samples summarised, not listed)
+    POST /laws/{name}/predict          loss at (N, D[, H]) with bootstrap intervals when available
+    POST /laws/{name}/allocate         compute-optimal N, D for budgets (H for data-dependent laws)
+    POST /allocate                     allocate for an H with the directory's data-dependent law (or a named law)
+    POST /fit                          fit a Chinchilla law from posted points; optionally save it
+
+Every malformed request gets 422 with a readable "message" (pydantic errors flattened, law errors
+passed through); requests larger than max_body_bytes get 413.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Optional, Union
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pygzlaw.laws.io import law_from_dict, write_json_atomic
+
+__all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
+
+MAX_BODY_BYTES = 1 << 20      # 1 MiB: ~20k posted points; larger bodies get 413
+MAX_POINTS = 20000
+MAX_QUERY = 10000             # values per predict/allocate request
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Level = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Strict):
+    n_params: Union[PosFloat, list[PosFloat]] = Field(description="parameters N (one value or a list)")
+    n_tokens: Union[PosFloat, list[PosFloat]] = Field(description="training tokens D (one value or a list)")
+    h: Optional[PosFloat] = Field(None, description="gzip compressibility H (data-dependent laws)")
+    epsilon: Optional[Unit] = Field(None, description="override the adjusted-Chinchilla weight")
+    level: Level = Field(0.95, description="interval level")
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        n = self.n_params if isinstance(self.n_params, list) else [self.n_params]
+        d = self.n_tokens if isinstance(self.n_tokens, list) else [self.n_tokens]
+        if len(n) == 0 or len(d) == 0:
+            raise ValueError("n_params and n_tokens must not be empty")
+        if max(len(n), len(d)) > MAX_QUERY:
+            raise ValueError(f"at most {MAX_QUERY} values per request")
+        if len(n) != len(d) and 1 not in (len(n), len(d)):
+            raise ValueError(f"n_params has {len(n)} values and n_tokens {len(d)}; give equal lengths or one value")
+        return self
+
+
+class AllocateRequest(_Strict):
+    budget_flops: Union[PosFloat, list[PosFloat]] = Field(description="training compute C in FLOPs")
+    h: Optional[PosFloat] = Field(None, description="gzip compressibility H (data-dependent laws)")
+    epsilon: Optional[Unit] = None
+    level: Level = 0.95
+
+    @model_validator(mode="after")
+    def _len(self):
+        c = self.budget_flops if isinstance(self.budget_flops, list) else [self.budget_flops]
+        if not 1 <= len(c) <= MAX_QUERY:
+            raise ValueError(f"budget_flops needs 1..{MAX_QUERY} values")
+        return self
+
+
+class AllocateByHRequest(AllocateRequest):
+    law: Optional[str] = Field(None, description="law name; default: the only data-dependent law in the directory")
+
+
+class Point(_Strict):
+    N: PosFloat
+    D: Optional[PosFloat] = None
+    C: Optional[PosFloat] = None
+    loss: PosFloat
+
+    @model_validator(mode="after")
+    def _d_or_c(self):
+        if self.D is None and self.C is None:
+            raise ValueError("each point needs D (tokens) or C (FLOPs)")
+        return self
+
+
+class FitRequest(_Strict):
+    points: list[Point] = Field(min_length=1, max_length=MAX_POINTS)
+    grid: str = Field("hoffmann", pattern="^(hoffmann|muennighoff)$")
+    huber_delta: PosFloat = 1e-3
+    n_boot: int = Field(0, ge=0, le=2000)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    name: Optional[str] = Field(None, description="save the law under this name (letters, digits, _ . -)")
+    overwrite: bool = False
+
+
+def _as_array(v):
+    return np.asarray(v if isinstance(v, list) else [v], dtype=np.float64), isinstance(v, list)
+
+
+def _out(arr, as_list):
+    arr = np.asarray(arr, dtype=np.float64)
+    return arr.tolist() if as_list else float(arr.ravel()[0])
+
+
+class LawStore:
+    """Laws in a directory, reloaded when a file's mtime or size changes (checked at most every refresh_s)."""
+
+    def __init__(self, law_dir, *, refresh_s: float = 1.0):
+        self.dir = Path(law_dir)
+        if not self.dir.is_dir():
+            raise FileNotFoundError(f"{self.dir}: law directory does not exist")
+        self.refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._laws: dict = {}
+        self._stamp: dict = {}
+        self._errors: dict = {}
+        self._checked = 0.0
+        self.refresh(force=True)
+
+    def refresh(self, force=False):
+        now = time.monotonic()
+        if not force and now - self._checked < self.refresh_s:
+            return
+        with self._lock:
+            seen = {}
+            for entry in os.scandir(self.dir):
+                if entry.name.endswith(".json") and not entry.name.startswith(".") and entry.is_file():
+                    st = entry.stat()
+                    seen[entry.name[:-5]] = (st.st_mtime_ns, st.st_size, entry.path)
+            for name in list(self._laws):
+                if name not in seen:
+                    self._laws.pop(name)
+                    self._stamp.pop(name, None)
+            self._errors = {k: v for k, v in self._errors.items() if k in seen}
+            for name, (mt, size, path) in seen.items():
+                if self._stamp.get(name) == (mt, size):
+                    continue
+                try:
+                    law = law_from_dict(json.loads(Path(path).read_text()), where=path)
+                    law.name = name
+                    self._laws[name] = law
+                    self._errors.pop(name, None)
+                except (ValueError, OSError) as exc:
+                    self._laws.pop(name, None)
+                    self._errors[name] = str(exc)
+                self._stamp[name] = (mt, size)
+            self._checked = now
+
+    def get(self, name):
+        self.refresh()
+        law = self._laws.get(name)
+        if law is None:
+            if name in self._errors:
+                raise HTTPException(status_code=409, detail=f"law {name!r} exists but is invalid: {self._errors[name]}")
+            raise HTTPException(status_code=404, detail=f"no law named {name!r}; GET /laws lists the available laws")
+        return law
+
+    def all(self):
+        self.refresh()
+        return dict(self._laws), dict(self._errors)
+
+    def save(self, name, law, *, overwrite=False):
+        if not _NAME_RE.match(name):
+            raise ValueError(f"name={name!r} must match {_NAME_RE.pattern}")
+        path = self.dir / f"{name}.json"
+        if path.exists() and not overwrite:
+            raise HTTPException(status_code=409, detail=f"law {name!r} exists; pass overwrite=true to replace it")
+        write_json_atomic(path, law.to_json_dict())
+        self.refresh(force=True)
+        return str(path)
+
+
+def _summary(law) -> dict:
+    d = {"name": law.name, "kind": law.kind}
+    if law.kind == "chinchilla":
+        d["params"] = law.params.to_dict()
+        d["n_boot"] = 0 if law.bootstrap is None else int(len(law.bootstrap))
+    else:
+        d["regressions"] = {k: r.to_dict() for k, r in law.regressions.items()}
+        d["epsilon"] = law.epsilon
+        d["h_range"] = list(law.h_range)
+    return d
+
+
+def _flatten_errors(errors) -> str:
+    parts = []
+    for e in errors:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save: bool = True) -> FastAPI:
+    """Build the FastAPI app over ``law_dir`` (a directory of ``*.json`` law files).
+
+    Args:
+        law_dir: directory of law JSON files; the file stem is the law's name.
+        max_body_bytes: requests with larger bodies get 413.
+        allow_fit_save: let POST /fit write new law files into law_dir.
+
+    Returns:
+        FastAPI application.
+    """
+    store = LawStore(law_dir)
+    app = FastAPI(title="pygzlaw law service", version="1",
+                  description="Fitted scaling laws: list, predict with intervals, allocate compute, fit.")
+    app.state.store = store
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        cl = request.headers.get("content-length")
+        if cl is not None:
+            try:
+                n = int(cl)
+            except ValueError:
+                return JSONResponse({"message": "invalid Content-Length"}, status_code=400)
+            if n > max_body_bytes:
+                return JSONResponse({"message": f"request body {n} bytes exceeds the limit of {max_body_bytes}"},
+                                    status_code=413)
+        elif request.method in ("POST", "PUT", "PATCH"):
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_body_bytes:
+                    return JSONResponse({"message": f"request body exceeds the limit of {max_body_bytes} bytes"},
+                                        status_code=413)
+            request._body = body  # starlette re-reads the cached body
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return JSONResponse({"message": _flatten_errors(exc.errors()), "detail": json.loads(
+            json.dumps(exc.errors(), default=str))}, status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def _value_error(request: Request, exc: ValueError):
+        return JSONResponse({"message": str(exc)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        return JSONResponse({"message": exc.detail}, status_code=exc.status_code)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/laws")
+    async def list_laws():
+        laws, errors = store.all()
+        return {"laws": [_summary(v) for _, v in sorted(laws.items())],
+                "invalid": [{"name": k, "error": v} for k, v in sorted(errors.items())]}
+
+    @app.get("/laws/{name}")
+    async def get_law(name: str):
+        law = store.get(name)
+        d = law.to_json_dict()
+        if d.get("bootstrap"):
+            d["bootstrap"] = {"columns": d["bootstrap"]["columns"], "n_boot": len(d["bootstrap"]["samples"])}
+            d["intervals"] = law.param_intervals()
+        return d
+
+    def _predict(law, req: PredictRequest):
+        n, n_list = _as_array(req.n_params)
+        d, d_list = _as_array(req.n_tokens)
+        as_list = n_list or d_list
+        n, d = np.broadcast_arrays(n, d)
+        out = {"law": law.name}
+        if law.kind == "data_dependent":
+            if req.h is None:
+                raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
+            out["h"] = req.h
+            out["loss"] = _out(law.predict(n, d, req.h, epsilon=req.epsilon), as_list)
+        else:
+            if req.h is not None:
+                raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h is not accepted")
+            out["loss"] = _out(law.predict(n, d), as_list)
+            if law.bootstrap is not None:
+                lo, hi = law.predict_interval(n, d, level=req.level)
+                out.update(level=req.level, lo=_out(lo, as_list), hi=_out(hi, as_list))
+        return out
+
+    def _allocate(law, req: AllocateRequest):
+        c, as_list = _as_array(req.budget_flops)
+        out = {"law": law.name}
+        if law.kind == "data_dependent":
+            if req.h is None:
+                raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
+            a = law.allocate(c, req.h, epsilon=req.epsilon)
+            out.update(h=req.h, epsilon=law.epsilon if req.epsilon is None else req.epsilon)
+        else:
+            if req.h is not None:
+                raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h needs a data-dependent law")
+            a = law.allocate(c)
+            if law.bootstrap is not None:
+                iv = law.allocate_interval(c, level=req.level)
+                out["level"] = req.level
+                out["intervals"] = {k: {"lo": _out(lo, as_list), "hi": _out(hi, as_list)} for k, (lo, hi) in iv.items()}
+        for k in ("budget_flops", "n_params", "n_tokens", "tokens_per_param", "loss"):
+            out[k] = _out(getattr(a, k), as_list)
+        return out
+
+    @app.post("/laws/{name}/predict")
+    async def predict(name: str, req: PredictRequest):
+        return _predict(store.get(name), req)
+
+    @app.post("/laws/{name}/allocate")
+    async def allocate_law(name: str, req: AllocateRequest):
+        return _allocate(store.get(name), req)
+
+    @app.post("/allocate")
+    async def allocate_by_h(req: AllocateByHRequest):
+        if req.law is not None:
+            law = store.get(req.law)
+        else:
+            if req.h is None:
+                raise ValueError("give h (gzip compressibility) or law")
+            laws, _ = store.all()
+            dd = [v for v in laws.values() if v.kind == "data_dependent"]
+            if len(dd) != 1:
+                raise ValueError(f"{len(dd)} data-dependent laws in the directory; name one with law=")
+            law = dd[0]
+        return _allocate(law, req)
+
+    @app.post("/fit")
+    def fit(req: FitRequest):  # sync: runs in the threadpool, a 4500-start fit takes ~1-2 s of CPU
+        from pygzlaw.laws.law import ChinchillaLaw
+
+        n = np.array([p.N for p in req.points])
+        d = np.array([p.D if p.D is not None else p.C / (6.0 * p.N) for p in req.points])
+        loss = np.array([p.loss for p in req.points])
+        law = ChinchillaLaw.fit(n, d, loss, grid=req.grid, huber_delta=req.huber_delta, n_boot=req.n_boot,
+                                seed=req.seed, name=req.name or "", meta={"source": "POST /fit"})
+        out = _summary(law)
+        out["fit"] = law.fit_info
+        if law.bootstrap is not None:
+            out["intervals"] = law.param_intervals()
+        if req.name:
+            if not allow_fit_save:
+                raise HTTPException(status_code=403, detail="this server does not save fitted laws")
+            out["saved"] = store.save(req.name, law, overwrite=req.overwrite)
+        return out
+
+    return app
