@@ -98,6 +98,7 @@ def main(argv=None) -> int:
     pcfg_budget_s = 1.5 if args.quick else 3.0
     pcfg_repeats = 1 if args.quick else 3
 
+    load_start = os.getloadavg()[0]  # shared machines: a busy neighbour halves these numbers
     rows = []
     for name in args.presets.split(","):
         g = random_pcfg(name, args.grammar_seed)
@@ -129,6 +130,7 @@ def main(argv=None) -> int:
         "pcfg_tokens_per_s_median": median([r["baseline_p50"] for r in rows]),
         "presets": [r["params"]["preset"] for r in rows],
         "quick": args.quick,
+        "load_avg_1m": {"start": load_start, "end": os.getloadavg()[0]},
     }
     write_json(args.json, {"bench": "bench_sampler", "summary": summary, "rows": rows})
     return 0
