@@ -252,3 +252,14 @@ def test_save_is_atomic_and_unknown_extension(tmp_path):
     with pytest.raises(ValueError, match=r"line 1"):
         (tmp_path / "broken.txt").write_text("S -> 'a' [2]\n")
         load(tmp_path / "broken.txt")
+
+
+def test_research_code_style_text():
+    # The research code writes S first, no %start, no header; terminals are token ids.
+    g = random_pcfg("main-6", 0)  # uses all 2000 terminals
+    lines = to_nltk_text(g, header=False).splitlines()[1:]  # drop "%start S"
+    text = "\n".join([lines[-1]] + lines[:-1]) + "\n"
+    back = from_nltk_text(text)
+    assert back.nonterminal_names[back.start] == "S" and back.nonterminal_names[0] == "S"
+    assert back.terminal_names == g.terminal_names
+    assert back.to_rules() == g.to_rules()
