@@ -19,7 +19,7 @@ STAGE_LIBRARIES = {"score": ["z"]}
 def _cxx_flags():
     if sys.platform == "win32":
         return ["/O2", "/std:c++17"]
-    flags = ["-O3", "-std=c++17", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"]
+    flags = ["-O3", "-std=c++17", "-Wall", "-Wno-unused-function"]
     if os.environ.get("PYGZLAW_NATIVE_ARCH") == "1":  # opt-in: not portable across CPUs
         flags.append("-march=native")
     return flags
