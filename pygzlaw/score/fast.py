@@ -1,23 +1,30 @@
 """Opt-in fast mode: approximate gzip sizes for first-pass scans. Never the default.
 
-Backends (measured by ``bench/bench_scorer.py``; numbers in ARCHITECTURE.md):
+Backends (numbers from ``bench/bench_scorer.py --quick`` on the project's 2-core
+machine; per-core ratios from process CPU time):
 
 * ``"isal"`` (default fast backend): ISA-L level 0 through the ``isal`` package,
-  raw deflate, + 18 bytes. ISA-L levels 1 and 2 are *not* used: on this project's
-  machines they gave different sizes for the same input in different processes
-  (see /work/shared/reference/platform-notes.md; re-measured here: 3718599 vs 3718605
-  total bytes over the same 8000 documents). Level 0 gave identical sizes across
-  processes. Level 0 compresses much less than zlib 9 (ratio ~1.5x higher on
-  paper-style tokens), so its *scale* is biased; its *ranks* track exact mode
-  (Spearman ~0.996 on a mixed-complexity corpus). Use :class:`FastCalibration` to map
-  it onto the exact scale. Per item it is a Python call (~4 us per 1 KB item), which
-  holds the GIL between items, so ``threads`` is ignored (2 Python threads measured
-  0.82x of one).
-* ``"zlib1"``: the native exact-mode machinery with zlib level 1 (deterministic,
-  GIL released, scales with ``threads``), ~2.8x exact throughput, Spearman ~0.996.
+  raw deflate + 18 bytes. 14.6x exact throughput per core on paper-style token
+  documents, 5.8x on 1 KB text windows. ISA-L levels 1 and 2 are *not* used: they
+  gave different sizes for the same input in different processes (platform notes;
+  re-measured here: 3718599 vs 3718605 total bytes over the same 8000 documents),
+  while level 0 gave identical sizes in every process tried (tested). Each item is
+  one Python call, which holds the GIL between items, so ``threads`` is ignored
+  (2 Python threads measured 0.82x of one).
+* ``"zlib1"``: the native exact-mode machinery at zlib level 1: deterministic, GIL
+  released, scales with ``threads``, but only ~2.7x exact per core.
 
-Calibration: fit ``exact ~ slope * fast + intercept`` on a sample scored both ways;
-the residual standard deviation it reports is the per-item error on the exact scale.
+What fast mode is good for (measured, same bench):
+
+* ranking documents of *different* sources: Spearman 0.992 (isal) against exact over
+  paper-style documents from the six main PCFG presets mixed; the six dataset medians
+  are ranked identically (Spearman 1.0);
+* *not* ranking documents within one homogeneous source: Spearman 0.24-0.92 within a
+  single preset and 0.76 over English-like text windows (zlib1: 0.79). The spread of
+  exact ratios inside one source is small compared with the approximation's noise.
+* scale: ISA-L level 0 is biased high (ratio +0.25 on paper-style tokens, +0.17 on
+  text). :class:`FastCalibration` (linear, fitted on a sample scored both ways) brings
+  dataset medians to within ~0.03 of exact (mean absolute per-document error 0.018).
 """
 from __future__ import annotations
 
