@@ -29,7 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pygzlaw.laws.io import law_from_dict, write_json_atomic
+from pygzlaw.laws.io import load_law, write_json_atomic
 
 __all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
 
@@ -151,7 +151,7 @@ class LawStore:
                 if self._stamp.get(name) == (mt, size):
                     continue
                 try:
-                    law = law_from_dict(json.loads(Path(path).read_text()), where=path)
+                    law = load_law(path)
                     law.name = name
                     self._laws[name] = law
                     self._errors.pop(name, None)
