@@ -195,6 +195,7 @@ def bench_scorer(tokens, text, runs, research_n):
     rows.append(rate_row("research code (int.to_bytes + GzipFile)", None, [x * scale for x in t],
                          n_tok, b_tok, data="tokens", threads=1, measured_docs=research_n))
     r["research"] = median(t) * scale
+    r["research_best"] = min(t) * scale
 
     # fast-mode agreement with exact
     agree = {}
@@ -206,6 +207,22 @@ def bench_scorer(tokens, text, runs, research_n):
                                 "bias_ratio": float((f - exact).mean()),
                                 "bias_ratio_rel": float(((f - exact) / exact).mean())}
     return rows, r, agree, ident, exact_tok
+
+
+def interleaved_scaling(fn1, fn2, rounds: int) -> dict:
+    """Wall time of fn1 (1 thread) and fn2 (2 threads), alternated; best-of and median.
+
+    On a shared 2-core machine other jobs take a core for seconds at a time; alternating
+    and taking the best run of each measures what the code does when both cores are free."""
+    fn1(), fn2()
+    t1, t2 = [], []
+    for _ in range(rounds):
+        for fn, acc in ((fn1, t1), (fn2, t2)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return {"best_of": min(t1) / min(t2), "median": median(t1) / median(t2), "rounds": rounds,
+            "best_1_thread_s": min(t1), "best_2_threads_s": min(t2)}
 
 
 def per_dataset_agreement(tokens, ids, exact):
@@ -350,6 +367,8 @@ def main(argv=None) -> int:
     rows, r, agree, ident, exact_tok = bench_scorer(tokens, text, runs,
                                                     research_n=150 if quick else 600)
     per_ds = per_dataset_agreement(tokens, ids, exact_tok)
+    scaling = interleaved_scaling(lambda: score_tokens(tokens, threads=1),
+                                  lambda: score_tokens(tokens, threads=2), 5 if quick else 9)
     deterministic = fast_determinism()
     with tempfile.TemporaryDirectory() as tmp:
         scan_rows, scan_ratio = bench_scan(tmp, 6000 if quick else 30000, runs)
@@ -362,9 +381,9 @@ def main(argv=None) -> int:
     summary = {
         # per-core ratios: process CPU time, single-threaded runs
         "exact_vs_zlib_ceiling": cpu["tokens", "zlib"] / cpu["tokens", "exact", 1],
-        # wall clock: needs both cores free (see details.load_avg_1min)
-        "exact_thread_scaling_2": r["tokens", "exact", 1] / r["tokens", "exact", 2],
-        "exact_speedup_vs_research_code": r["research"] / r["tokens", "exact", 2],
+        # wall clock, 1 vs 2 threads alternated, best run of each (shared machine)
+        "exact_thread_scaling_2": scaling["best_of"],
+        "exact_speedup_vs_research_code": r["research_best"] / scaling["best_2_threads_s"],
         "fast_speedup_vs_exact": cpu["tokens", "exact", 1] / cpu["tokens", "fast", "isal", 1],
         "fast_spearman_vs_exact": agree["tokens", "isal"]["spearman"],
         "scan_vs_scorer": scan_ratio,
@@ -378,6 +397,8 @@ def main(argv=None) -> int:
                        "speedups vs research code and scan_vs_scorer use wall time",
         "exact_vs_zlib_ceiling_wall": r["tokens", "zlib"] / r["tokens", "exact", 1],
         "exact_vs_zlib_ceiling_text": cpu["text", "zlib"] / cpu["text", "exact", 1],
+        "exact_thread_scaling_2_interleaved": scaling,
+        "exact_thread_scaling_2_median_runs": r["tokens", "exact", 1] / r["tokens", "exact", 2],
         "exact_thread_scaling_2_text": r["text", "exact", 1] / r["text", "exact", 2],
         # CPU seconds with 2 threads / with 1: ~1.0 means no threading overhead, so on two
         # idle cores the wall-clock scaling is ~2 / this.

@@ -11,7 +11,9 @@ sketch) plus optional per-window Parquet. See ``pygzlaw scan --help``.
 Pipeline: the calling thread reads, decompresses, parses and windows; one scoring
 thread runs the native scorer (GIL released, ``threads`` native workers) on the
 previous batch. At most two batches (4 MB of window bytes each by default) are in
-flight, so memory does not grow with the corpus.
+flight, so memory does not grow with the corpus: scanning a generated JSON Lines
+stream through stdin peaked at 63 MiB RSS for 0.375 GiB and for 3 GiB alike
+(``bench/bench_scorer.py --memory-gb 3``).
 """
 from __future__ import annotations
 
