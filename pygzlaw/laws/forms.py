@@ -42,12 +42,12 @@ def as_float64(name: str, value, *, positive: bool = True) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.flatnonzero(bad.ravel())[0])
-        raise ValueError(f"{name}[{i}] = {arr.ravel()[i]!r} is not finite; all values must be finite")
+        raise ValueError(f"{name}[{i}] = {float(arr.ravel()[i])!r} is not finite; all values must be finite")
     if positive:
         bad = arr <= 0
         if bad.any():
             i = int(np.flatnonzero(bad.ravel())[0])
-            raise ValueError(f"{name}[{i}] = {arr.ravel()[i]!r} is not positive; "
+            raise ValueError(f"{name}[{i}] = {float(arr.ravel()[i])!r} is not positive; "
                              f"{name} must be > 0 (laws take logarithms)")
     return arr
 
