@@ -68,26 +68,35 @@ class ChinchillaLaw:
         """Loss (nats/token) at N parameters and D tokens (float64 arrays, broadcast)."""
         return chinchilla_loss(n_params, n_tokens, self.params)
 
-    def _valid_bootstrap(self) -> np.ndarray:
-        """(n_valid, 5) replicates with E, A, B > 0 (a degenerate replicate carries no prediction)."""
+    def _boot_arrays(self) -> dict:
+        """Per-replicate arrays derived once per bootstrap matrix (the service calls this per request)."""
         if self.bootstrap is None or len(self.bootstrap) == 0:
             raise ValueError(f"law {self.name or '(unnamed)'} has no bootstrap replicates; refit with n_boot > 0 "
                              "(CLI: pygzlaw fit --bootstrap 1000) to get intervals")
-        if getattr(self, "_boot_cache", None) is None or self._boot_cache[0] is not self.bootstrap:
-            b = self.bootstrap
-            ok = np.isfinite(b).all(1) & (b[:, :3] > 0).all(1)
-            self._boot_cache = (self.bootstrap, b[ok])
-        return self._boot_cache[1]
+        cache = getattr(self, "_boot_cache", None)
+        if cache is not None and cache[0] is self.bootstrap:
+            return cache[1]
+        b = self.bootstrap
+        ok = np.isfinite(b).all(1) & (b[:, :3] > 0).all(1)   # a degenerate replicate carries no prediction
+        e, a, bb, al, be = (b[ok, j].copy() for j in range(5))
+        d = {"E": e, "log_a": np.log(a), "log_b": np.log(bb), "alpha": al, "beta": be}
+        fr = (al > 0) & (be > 0)                             # replicates with a finite compute optimum
+        s = al[fr] + be[fr]
+        d["frontier"] = {"E": e[fr], "log_a": d["log_a"][fr], "log_b": d["log_b"][fr], "alpha": al[fr],
+                         "beta": be[fr], "a": be[fr] / s, "b": al[fr] / s,
+                         "log_g": (np.log(al[fr]) + d["log_a"][fr] - np.log(be[fr]) - d["log_b"][fr]) / s}
+        self._boot_cache = (self.bootstrap, d)
+        return d
 
     def predict_samples(self, n_params, n_tokens) -> np.ndarray:
         """Loss under every bootstrap replicate: float64 (n_valid, *broadcast shape), vectorised."""
         log_n = np.log(as_float64("n_params", n_params))
         log_d = np.log(as_float64("n_tokens", n_tokens))
         log_n, log_d = np.broadcast_arrays(log_n, log_d)
-        b = self._valid_bootstrap()
+        b = self._boot_arrays()
         shape = (-1,) + (1,) * log_n.ndim
-        e, a, bb, al, be = (b[:, j].reshape(shape) for j in range(5))
-        return e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(bb) - be * log_d)
+        col = {k: b[k].reshape(shape) for k in ("E", "log_a", "log_b", "alpha", "beta")}
+        return col["E"] + np.exp(col["log_a"] - col["alpha"] * log_n) + np.exp(col["log_b"] - col["beta"] * log_d)
 
     def predict_interval(self, n_params, n_tokens, *, level=0.95):
         """Percentile bootstrap interval of the predicted loss.
@@ -98,7 +107,8 @@ class ChinchillaLaw:
         _check_level(level)
         preds = self.predict_samples(n_params, n_tokens)
         q = (1 - level) / 2
-        return np.quantile(preds, q, axis=0), np.quantile(preds, 1 - q, axis=0)
+        lo, hi = np.quantile(preds, [q, 1 - q], axis=0)  # one call: np.quantile costs ~100 us each
+        return lo, hi
 
     def param_intervals(self, *, level=0.95) -> dict:
         """Percentile bootstrap intervals and standard errors of E, A, B, alpha, beta.
@@ -110,12 +120,10 @@ class ChinchillaLaw:
         if self.bootstrap is None:
             raise ValueError("no bootstrap replicates; refit with n_boot > 0")
         q = (1 - level) / 2
-        out = {}
-        for j, k in enumerate(_PARAM_ORDER):
-            col = self.bootstrap[:, j]
-            out[k] = {"estimate": getattr(self.params, k), "lo": float(np.quantile(col, q)),
-                      "hi": float(np.quantile(col, 1 - q)), "se": float(col.std(ddof=1))}
-        return out
+        lo, hi = np.quantile(self.bootstrap, [q, 1 - q], axis=0)
+        se = self.bootstrap.std(axis=0, ddof=1)
+        return {k: {"estimate": getattr(self.params, k), "lo": float(lo[j]), "hi": float(hi[j]), "se": float(se[j])}
+                for j, k in enumerate(_PARAM_ORDER)}
 
     def allocate(self, budget_flops, *, flops_per_token_param=6.0) -> Allocation:
         """Compute-optimal (N_opt, D_opt, tokens per parameter, loss) for C FLOPs (see laws.allocate)."""
@@ -129,19 +137,17 @@ class ChinchillaLaw:
         """
         _check_level(level)
         log_c = np.log(as_float64("budget_flops", budget_flops) / 6.0)
-        b = self._valid_bootstrap()
-        b = b[(b[:, 3] > 0) & (b[:, 4] > 0)]
+        f = self._boot_arrays()["frontier"]
         shape = (-1,) + (1,) * log_c.ndim
-        e, a, bb, al, be = (b[:, j].reshape(shape) for j in range(5))
-        s = al + be
-        log_g = (np.log(al * a) - np.log(be * bb)) / s
-        log_n = log_g + be / s * log_c
-        log_d = -log_g + al / s * log_c
-        loss = e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(bb) - be * log_d)
-        vals = {"n_params": np.exp(log_n), "n_tokens": np.exp(log_d), "tokens_per_param": np.exp(log_d - log_n),
-                "loss": loss}
+        col = {k: v.reshape(shape) for k, v in f.items()}
+        log_n = col["log_g"] + col["a"] * log_c
+        log_d = -col["log_g"] + col["b"] * log_c
+        loss = col["E"] + np.exp(col["log_a"] - col["alpha"] * log_n) + np.exp(col["log_b"] - col["beta"] * log_d)
+        stacked = np.stack([np.exp(log_n), np.exp(log_d), np.exp(log_d - log_n), loss])  # (4, n_boot, ...)
         q = (1 - level) / 2
-        return {k: (np.quantile(v, q, axis=0), np.quantile(v, 1 - q, axis=0)) for k, v in vals.items()}
+        lo, hi = np.quantile(stacked, [q, 1 - q], axis=1)
+        names = ("n_params", "n_tokens", "tokens_per_param", "loss")
+        return {k: (lo[j], hi[j]) for j, k in enumerate(names)}
 
     # ------------------------------------------------------------------ JSON
     def to_json_dict(self) -> dict:

@@ -11,6 +11,7 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-body-bytes", type=int, default=None, help="request size limit (default 1 MiB)")
     p.add_argument("--no-save", action="store_true", help="POST /fit may not write law files")
+    p.add_argument("--workers", type=int, default=1, help="server processes (uvicorn workers); each loads the laws")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=cmd_serve)
 
@@ -25,6 +26,21 @@ def cmd_serve(args) -> int:
     limit = MAX_BODY_BYTES if args.max_body_bytes is None else args.max_body_bytes
     if limit <= 0:
         raise ValueError(f"--max-body-bytes={limit} must be > 0")
-    app = create_app(args.law_dir, max_body_bytes=limit, allow_fit_save=not args.no_save)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    if args.workers < 1:
+        raise ValueError(f"--workers={args.workers} must be >= 1")
+    if args.workers == 1:
+        app = create_app(args.law_dir, max_body_bytes=limit, allow_fit_save=not args.no_save)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        return 0
+    # Several processes need an import string; the settings travel in the environment.
+    import os
+    from pathlib import Path
+
+    if not Path(args.law_dir).is_dir():
+        raise FileNotFoundError(f"{args.law_dir}: law directory does not exist")
+    os.environ["PYGZLAW_SERVE_LAW_DIR"] = str(Path(args.law_dir).resolve())
+    os.environ["PYGZLAW_SERVE_MAX_BODY"] = str(limit)
+    os.environ["PYGZLAW_SERVE_SAVE"] = "0" if args.no_save else "1"
+    uvicorn.run("pygzlaw.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
     return 0
