@@ -1,6 +1,7 @@
 #include "sampler/sample_docs.h"
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 #include <new>
 
@@ -43,12 +44,18 @@ class Expander {
         return lo + static_cast<int64_t>(j);
     }
 
-    // Samples one sentence from the start symbol, calling emit(token) for each
-    // terminal in order. A sentence that would nest deeper than max_depth or
-    // grow past max_sentence_tokens is abandoned at that point (the caller
-    // discards what was emitted). *n_tokens gets the tokens emitted.
+    // Samples one sentence from the start symbol, depth first, left to right,
+    // calling emit(token, offset_in_sentence) for its first `room` terminals.
+    // Past `room` the rest is only counted: the sentence is still finished so
+    // the guards judge all of it, as in the reference, but runs of terminals
+    // are jumped over with the skip table. A sentence that would nest deeper
+    // than max_depth or grow past max_sentence_tokens is abandoned at that
+    // point (the caller discards what was emitted); draws happen only at
+    // nonterminals, so the draws consumed are exactly the reference's.
+    // *n_tokens gets the sentence length (up to the rejection point).
     template <class Emit>
-    inline Outcome sentence(SplitMix64& rng, int64_t* n_tokens, Emit&& emit) noexcept {
+    inline Outcome sentence(SplitMix64& rng, int64_t room, int64_t* n_tokens,
+                            Emit&& emit) noexcept {
         Frame* const base = stack_.data();
         Frame* const limit = base + guards_.max_depth;  // frame index i has depth i + 1
         const int64_t max_len = guards_.max_sentence_tokens;
@@ -58,28 +65,81 @@ class Expander {
         Frame* top = base;
         int64_t r = choose_rule(g_.start, rng);
         *top = Frame{rhs + rhs_off[r], rhs + rhs_off[r + 1]};
+        // Phase 1: emit, one symbol at a time (fastest for the short runs of
+        // terminals random grammars have; a run-copying variant measured slower).
+        // The top frame lives in registers (p, e); frames below hold resume points.
+        const int32_t* p = top->next;
+        const int32_t* e = top->end;
+        const int64_t stop = room < max_len ? room : max_len;
         for (;;) {
-            if (top->next == top->end) {
-                if (top == base) break;
+            if (p == e) {
+                if (top == base) {
+                    *n_tokens = len;
+                    return Outcome::kAccepted;
+                }
                 --top;
+                p = top->next;
+                e = top->end;
                 continue;
             }
-            const int32_t s = *top->next++;
+            const int32_t s = *p;
             if (s >= 0) {
-                if (++len > max_len) {
-                    *n_tokens = len - 1;
-                    return Outcome::kRejectedLength;
+                if (len == stop) {
+                    // One more terminal follows: past max_len it is rejected here
+                    // (phase 2 would reject at the same point); else the document
+                    // is full and the rest is only counted.
+                    if (len == max_len) {
+                        *n_tokens = len;
+                        return Outcome::kRejectedLength;
+                    }
+                    top->next = p;
+                    top->end = e;
+                    break;
                 }
-                emit(s);
+                emit(s, len);
+                ++len;
+                ++p;
             } else {
                 if (top + 1 >= limit) {
                     *n_tokens = len;
                     return Outcome::kRejectedDepth;
                 }
+                top->next = p + 1;
                 r = choose_rule(-s - 1, rng);
                 ++top;
-                *top = Frame{rhs + rhs_off[r], rhs + rhs_off[r + 1]};
+                p = rhs + rhs_off[r];
+                e = rhs + rhs_off[r + 1];
+                top->end = e;
             }
+        }
+        // Phase 2: count. Jump to the next nonterminal (or the rule's end),
+        // adding the terminals passed over.
+        const int64_t* const skip = g_.skip;
+        for (;;) {
+            const int32_t* p = top->next;
+            if (p == top->end) {
+                if (top == base) break;
+                --top;
+                continue;
+            }
+            const int32_t* nt = rhs + skip[p - rhs];
+            len += nt - p;
+            if (len > max_len) {
+                *n_tokens = max_len;
+                return Outcome::kRejectedLength;
+            }
+            if (nt == top->end) {
+                top->next = nt;
+                continue;
+            }
+            if (top + 1 >= limit) {
+                *n_tokens = len;
+                return Outcome::kRejectedDepth;
+            }
+            top->next = nt + 1;
+            r = choose_rule(-*nt - 1, rng);
+            ++top;
+            *top = Frame{rhs + rhs_off[r], rhs + rhs_off[r + 1]};
         }
         *n_tokens = len;
         return Outcome::kAccepted;
@@ -138,14 +198,12 @@ Status sample_docs_impl(const CompiledGrammar& g, const SamplerGuards& guards, u
                 int64_t pos = 0;
                 int64_t rejected_in_a_row = 0;
                 while (pos < doc_tokens) {
-                    int64_t p = pos;
+                    T* const dst = doc + pos;
                     int64_t len = 0;
-                    // Tokens past the end are counted, not written: the cut sentence is
-                    // still sampled to its end so the guards judge it as in the reference.
-                    const Outcome o = ex.sentence(rng, &len, [&](int32_t s) {
-                        if (p < doc_tokens) doc[p] = static_cast<T>(s);
-                        ++p;
-                    });
+                    const Outcome o = ex.sentence(rng, doc_tokens - pos, &len,
+                                                  [dst](int32_t s, int64_t i) {
+                                                      dst[i] = static_cast<T>(s);
+                                                  });
                     local.n_tokens_sampled += len;
                     if (o != Outcome::kAccepted) {
                         if (o == Outcome::kRejectedDepth) ++local.n_rejected_depth;
@@ -160,7 +218,7 @@ Status sample_docs_impl(const CompiledGrammar& g, const SamplerGuards& guards, u
                     }
                     rejected_in_a_row = 0;
                     ++local.n_sentences;
-                    pos = p;
+                    pos += len;
                     if (pos < doc_tokens) doc[pos++] = static_cast<T>(separator);
                 }
             }
@@ -212,7 +270,8 @@ Status sample_sentences(const CompiledGrammar& g, const SamplerGuards& guards, u
                 int64_t rejected_in_a_row = 0;
                 for (;;) {
                     int64_t len = 0;
-                    const Outcome o = ex.sentence(rng, &len, [&](int32_t s) { buf.push_back(s); });
+                    const Outcome o = ex.sentence(rng, std::numeric_limits<int64_t>::max(), &len,
+                                                  [&buf](int32_t s, int64_t) { buf.push_back(s); });
                     local.n_tokens_sampled += len;
                     if (o == Outcome::kAccepted) {
                         (*lengths)[static_cast<size_t>(i)] = len;

@@ -2,8 +2,9 @@
 //
 // The grammar arrives compiled (pygzlaw/sampler/compile.py): per-nonterminal
 // alias tables for O(1) rule choice and right-hand sides whose symbols are
-// already token ids (>= 0) or nonterminals (-nt - 1). Nothing here allocates per
-// token or touches Python.
+// already token ids (>= 0) or nonterminals (-nt - 1), plus a skip table that
+// jumps over runs of terminals once a document is full. Nothing here allocates
+// per token or touches Python.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -20,6 +21,10 @@ struct CompiledGrammar {
     const int32_t* alias_other;       // (n_rules): local rule index taken otherwise
     const int64_t* rhs_offsets;       // (n_rules + 1)
     const int32_t* rhs_symbols;       // token id (>= 0) or -(nt + 1)
+    // skip[i]: index of the first nonterminal at or after symbol i in its rule,
+    // or the rule's end. Lets the cut sentence be finished without touching its
+    // terminals (only their count matters once the document is full).
+    const int64_t* skip;
 };
 
 struct SamplerGuards {

@@ -91,7 +91,7 @@ def _check_guards(max_depth: int, max_sentence_tokens: int) -> None:
 
 def _native_grammar(t: CompiledTables):
     return _native.NativeGrammar(t.start, t.rule_offsets, t.alias_threshold, t.alias_other,
-                                 t.rhs_offsets, t.rhs_symbols)
+                                 t.rhs_offsets, t.rhs_symbols, t.skip)
 
 
 class Sampler:

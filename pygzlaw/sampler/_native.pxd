@@ -16,6 +16,7 @@ cdef extern from "sampler/sample_docs.h" namespace "pgz" nogil:
         const int32_t* alias_other
         const int64_t* rhs_offsets
         const int32_t* rhs_symbols
+        const int64_t* skip
 
     cdef struct SamplerGuards:
         int32_t max_depth

@@ -20,8 +20,9 @@ cdef class NativeGrammar:
 
     def __init__(self, int32_t start, const int64_t[::1] rule_offsets,
                  const uint32_t[::1] alias_threshold, const int32_t[::1] alias_other,
-                 const int64_t[::1] rhs_offsets, const int32_t[::1] rhs_symbols):
-        self._keep = (rule_offsets, alias_threshold, alias_other, rhs_offsets, rhs_symbols)
+                 const int64_t[::1] rhs_offsets, const int32_t[::1] rhs_symbols,
+                 const int64_t[::1] skip):
+        self._keep = (rule_offsets, alias_threshold, alias_other, rhs_offsets, rhs_symbols, skip)
         self.g.n_nonterminals = <int32_t>(rule_offsets.shape[0] - 1)
         self.g.start = start
         self.g.rule_offsets = &rule_offsets[0]
@@ -29,6 +30,7 @@ cdef class NativeGrammar:
         self.g.alias_other = &alias_other[0]
         self.g.rhs_offsets = &rhs_offsets[0]
         self.g.rhs_symbols = &rhs_symbols[0]
+        self.g.skip = &skip[0]
 
 
 cdef SamplerGuards _guards(int32_t max_depth, int64_t max_sentence_tokens,

@@ -28,6 +28,8 @@ class CompiledTables:
         alias_other: int32 (n_rules,), local rule indices.
         rhs_offsets: int64 (n_rules + 1,).
         rhs_symbols: int32, token id (>= 0) or -(nonterminal + 1).
+        skip: int64 (n_rhs_symbols,), index of the first nonterminal at or after
+            each symbol within its rule, or the rule's end (see skip_table).
         token_offset: added to terminal indices (1 when 0 is the reserved separator).
         vocab_size: number of distinct token ids including the separator.
     """
@@ -38,6 +40,7 @@ class CompiledTables:
     alias_other: np.ndarray
     rhs_offsets: np.ndarray
     rhs_symbols: np.ndarray
+    skip: np.ndarray
     token_offset: int
     vocab_size: int
 
@@ -94,8 +97,30 @@ def compile_grammar(grammar: Grammar, separator: str = "reserve") -> CompiledTab
     tables = CompiledTables(start=grammar.start, rule_offsets=np.ascontiguousarray(ro),
                             alias_threshold=thresholds, alias_other=others,
                             rhs_offsets=np.ascontiguousarray(grammar.rhs_offsets),
-                            rhs_symbols=sym, token_offset=offset,
+                            rhs_symbols=sym,
+                            skip=skip_table(grammar.rhs_offsets, grammar.rhs_symbols),
+                            token_offset=offset,
                             vocab_size=grammar.n_terminals + offset)
-    for a in (tables.alias_threshold, tables.alias_other, tables.rhs_symbols):
+    for a in (tables.alias_threshold, tables.alias_other, tables.rhs_symbols, tables.skip):
         a.setflags(write=False)
     return tables
+
+
+def skip_table(rhs_offsets: np.ndarray, rhs_symbols: np.ndarray) -> np.ndarray:
+    """For each rhs symbol, the index of the first nonterminal at or after it in
+    its rule, or the rule's end (= the next rule's first index).
+
+    Once a document is full the sampler finishes the cut sentence (the guards
+    must see all of it) but needs only how many terminals it has: this table
+    jumps over each run of terminals in one step.
+
+    Returns:
+        int64 (n_rhs_symbols,).
+    """
+    # Doubled coordinates: a nonterminal at j stops every i <= j (key 2j); a
+    # rule end e stops every i < e (key 2e - 1). The first key >= 2i wins.
+    keys = np.concatenate([2 * np.flatnonzero(np.asarray(rhs_symbols) < 0),
+                           2 * np.asarray(rhs_offsets[1:], dtype=np.int64) - 1])
+    keys.sort()
+    i = np.arange(len(rhs_symbols), dtype=np.int64)
+    return (keys[np.searchsorted(keys, 2 * i, side="left")] + 1) // 2

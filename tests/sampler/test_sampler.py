@@ -265,3 +265,15 @@ def test_uint16_refused_for_large_vocabulary():
     assert s.dtype == np.int32
     with pytest.raises(ValueError, match="pass an int32 buffer"):
         s.fill(np.zeros((1, 8), dtype=np.uint16))
+
+
+@pytest.mark.parametrize("preset", ["main-1", "main-6", "vocab300-3"])
+def test_skip_table_points_at_next_nonterminal_or_rule_end(preset):
+    t = compile_grammar(random_pcfg(preset, 0))
+    for r in range(len(t.rhs_offsets) - 1):
+        lo, hi = t.rhs_offsets[r], t.rhs_offsets[r + 1]
+        for i in range(lo, hi):
+            j = i
+            while j < hi and t.rhs_symbols[j] >= 0:
+                j += 1
+            assert t.skip[i] == j, (r, i)
