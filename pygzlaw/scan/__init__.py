@@ -159,37 +159,39 @@ class _UnitScan:
             self.bad_examples.append({"file": self.unit.key, "line": int(line), "kind": kind,
                                       "message": message[:300]})
 
-    def feed(self, ev):
-        """Events -> batches (generator)."""
+    def feed(self, ev) -> tuple | list:
+        """One reader event -> the batches it completes (usually none)."""
         if ev[0] == readers.PART:
             if self.tokenizer is None:
-                yield from self.windower.feed(ev[1], ev[2], ev[3])
-                return
+                return self.windower.feed(ev[1], ev[2], ev[3])
             text = ev[2]
             if isinstance(text, bytes):
                 text = text.decode("utf-8", errors="replace")  # validated by the reader
             self._pending_text.append((ev[1], text, ev[3]))
             self._pending_chars += len(text)
             if len(self._pending_text) >= _TOKENIZE_GROUP_DOCS or self._pending_chars >= 1 << 20:
-                yield from self._tokenize_pending()
-        elif ev[0] == readers.TOKENS:
-            yield from self.windower.feed_rows(ev[1], ev[2])
-        else:
-            self.record_bad(ev[1], ev[2], ev[3])
+                return self._tokenize_pending()
+            return ()
+        if ev[0] == readers.TOKENS:
+            return self.windower.feed_rows(ev[1], ev[2])
+        self.record_bad(ev[1], ev[2], ev[3])
+        return ()
 
-    def _tokenize_pending(self):
+    def _tokenize_pending(self) -> list:
         if not self._pending_text:
-            return
+            return []
         encs = self.tokenizer.encode_batch([t for _, t, _ in self._pending_text],
                                            add_special_tokens=False)
         items, self._pending_text, self._pending_chars = self._pending_text, [], 0
+        out = []
         for (doc, _, last), enc in zip(items, encs):
-            yield from self.windower.feed(doc, np.asarray(enc.ids, dtype=np.int32), last)
+            out.extend(self.windower.feed(doc, np.asarray(enc.ids, dtype=np.int32), last))
+        return out
 
-    def flush(self):
-        if self.tokenizer is not None:
-            yield from self._tokenize_pending()
-        yield from self.windower.flush()
+    def flush(self) -> list:
+        out = self._tokenize_pending() if self.tokenizer is not None else []
+        out.extend(self.windower.flush())
+        return out
 
 
 def _score_batch(batch, cfg: ScanConfig, threads: int):

@@ -288,21 +288,6 @@ def _iter_line_blocks(stream) -> Iterator[list[bytes]]:
         yield [rest]
 
 
-def _iter_lines(stream) -> Iterator[bytes]:
-    """Lines without the trailing newline, read in 1 MB chunks (constant memory
-    except for one line)."""
-    rest = b""
-    while True:
-        chunk = stream.read(READ_CHUNK_BYTES)
-        if not chunk:
-            break
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        yield from lines
-    if rest:
-        yield rest
-
-
 def read_unit(unit: Unit, counter: ByteCounter, *, field_name: str = "text",
               column: str = "text", txt_unit: str = "file", check_utf8: bool = True):
     """Events (see the module docstring) of one unit."""
@@ -323,35 +308,37 @@ def read_unit(unit: Unit, counter: ByteCounter, *, field_name: str = "text",
         yield (BAD, 0, "read_error", f"cannot open: {exc}")
         return
     errors = _DECOMPRESS_ERRORS + _zstd_error()
-    line_no = 0
+    pos = [0]  # lines fully read so far, kept per block by the parsers (for error lines)
     try:
         if unit.fmt == "txt":
-            gen = _txt_events(stream, txt_unit, check_utf8)
+            gen = _txt_events(stream, txt_unit, check_utf8, pos)
         else:
-            gen = _json_events(stream, unit.fmt, field_name)
+            gen = _json_events(stream, unit.fmt, field_name, pos)
         try:
-            for ev in gen:
-                if ev[0] == BAD or txt_unit == "line" or unit.fmt != "txt":
-                    line_no = ev[1] if ev[0] == BAD else ev[1] + 1
-                yield ev
+            yield from gen
         except errors as exc:
             kind = "corrupt_compressed" if unit.compression else "read_error"
-            yield (BAD, line_no + 1, kind, f"{type(exc).__name__}: {exc}")
+            yield (BAD, pos[0] + 1, kind, f"{type(exc).__name__}: {exc}")
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
 
 
-def _txt_events(stream, txt_unit: str, check_utf8: bool):
+def _txt_events(stream, txt_unit: str, check_utf8: bool, pos: list):
     if txt_unit == "line":
-        for i, line in enumerate(_iter_lines(stream)):
-            if check_utf8:
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    yield (BAD, i + 1, "undecodable", str(exc))
-                    continue
-            yield (PART, i, line, True)
+        i = 0
+        for lines in _iter_line_blocks(stream):
+            for line in lines:
+                if check_utf8:
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        yield (BAD, i + 1, "undecodable", str(exc))
+                        i += 1
+                        continue
+                yield (PART, i, line, True)
+                i += 1
+            pos[0] = i
         return
     # File mode: the whole file is one document, sent in ~1 MB parts cut at newlines.
     rest = b""
@@ -372,6 +359,7 @@ def _txt_events(stream, txt_unit: str, check_utf8: bool):
         part, bad = _drop_undecodable(part, first_line) if check_utf8 else (part, [])
         yield from bad
         first_line += n_newlines
+        pos[0] = first_line - 1
         yield (PART, 0, part, False)
     if rest:
         rest, bad = _drop_undecodable(rest, first_line) if check_utf8 else (rest, [])
@@ -395,7 +383,7 @@ def _drop_undecodable(part: bytes, first_line: int):
     return b"\n".join(good), bad
 
 
-def _json_events(stream, fmt: str, field_name: str):
+def _json_events(stream, fmt: str, field_name: str, pos: list):
     keys = field_name.split(".")
     if fmt == "json":
         head = stream.read(READ_CHUNK_BYTES)
@@ -428,9 +416,20 @@ def _json_events(stream, fmt: str, field_name: str):
             except ValueError:  # JSONDecodeError and UnicodeDecodeError
                 objs = None
         if objs is not None:
-            for j, obj in enumerate(objs):
-                yield _json_doc(obj, line_no + j, keys, field_name)
+            if len(keys) == 1:
+                # Inline of _json_doc for the common top-level field.
+                key = keys[0]
+                for j, obj in enumerate(objs, start=line_no):
+                    v = obj.get(key) if type(obj) is dict else None
+                    if type(v) is str:
+                        yield (PART, j, v, True)
+                    else:
+                        yield _json_doc(obj, j, keys, field_name)
+            else:
+                for j, obj in enumerate(objs):
+                    yield _json_doc(obj, line_no + j, keys, field_name)
             line_no += len(lines)
+            pos[0] = line_no
             continue
         for line in lines:
             i = line_no
@@ -446,6 +445,7 @@ def _json_events(stream, fmt: str, field_name: str):
                 yield (BAD, i + 1, "invalid_json", f"{exc.msg} at column {exc.colno}")
                 continue
             yield _json_doc(obj, i, keys, field_name)
+        pos[0] = line_no
 
 
 def _json_doc(obj, i: int, keys: list[str], field_name: str):

@@ -94,11 +94,34 @@ class ByteWindower(_WindowerBase):
         self._buf = bytearray()
         self._carry = b""
 
-    def feed(self, doc: int, data, last: bool):
-        """Add a part of document ``doc``; yields full batches."""
-        if isinstance(data, str):
+    def feed(self, doc: int, data, last: bool) -> tuple:
+        """Add a part of document ``doc``; returns the batches it completes (0 or 1).
+
+        A plain function (not a generator) with a fast path for whole documents: it
+        runs once per document, so its overhead is the scanner's per-document cost."""
+        if type(data) is str:
             data = data.encode("utf-8")
         w = self.window
+        if last and self._open_doc != doc and not self._carry:
+            # Whole document in one part (JSON, Parquet, txt lines).
+            n = len(data)
+            n_full = n // w
+            if n_full:
+                self._buf += memoryview(data)[: n_full * w] if n_full * w != n else data
+                self._runs.runs.append((doc, 0, n_full, w))
+                self._units += n_full * w
+            tail = n - n_full * w
+            self.n_docs += 1
+            if tail:
+                self.n_tails += 1
+                self.tail_units += tail
+                if self.keep_tail:
+                    self._buf += memoryview(data)[n_full * w:]
+                    self._runs.runs.append((doc, n_full, 1, tail))
+                    self._units += tail
+            if self._units >= self.batch_units:
+                return (self._emit(),)
+            return ()
         if self._carry or self._open_doc == doc:
             data = self._carry + data
         else:
@@ -122,12 +145,12 @@ class ByteWindower(_WindowerBase):
         else:
             self._carry = bytes(data[n_full * w:])
         if self._units >= self.batch_units:
-            yield self._emit()
+            return (self._emit(),)
+        return ()
 
-    def flush(self):
-        """Yield the last partial batch, if any."""
-        if self._units:
-            yield self._emit()
+    def flush(self) -> tuple:
+        """The last partial batch, if any (0 or 1 batches)."""
+        return (self._emit(),) if self._units else ()
 
     def _emit(self) -> Batch:
         offsets, doc, window = self._runs.arrays()
@@ -148,8 +171,8 @@ class TokenWindower(_WindowerBase):
         self._carry = np.zeros(0, dtype=dtype)
         self.dtype = np.dtype(dtype)
 
-    def feed(self, doc: int, ids: np.ndarray, last: bool):
-        """Add token ids (1-D) of document ``doc``; yields full batches."""
+    def feed(self, doc: int, ids: np.ndarray, last: bool) -> tuple:
+        """Add token ids (1-D) of document ``doc``; returns completed batches (0 or 1)."""
         w = self.window
         if self._carry.size or self._open_doc == doc:
             ids = np.concatenate((self._carry, ids))
@@ -174,10 +197,12 @@ class TokenWindower(_WindowerBase):
         else:
             self._carry = ids[n_full * w:].copy()
         if self._units >= self.batch_units:
-            yield self._emit()
+            return (self._emit(),)
+        return ()
 
-    def feed_rows(self, first_doc: int, rows: np.ndarray):
-        """Add whole documents of equal length, shape (n_docs, doc_tokens); yields batches."""
+    def feed_rows(self, first_doc: int, rows: np.ndarray) -> tuple:
+        """Add whole documents of equal length, shape (n_docs, doc_tokens); returns
+        completed batches (0 or 1)."""
         n_docs, doc_tokens = rows.shape
         w = self.window
         per_doc = doc_tokens // w
@@ -198,11 +223,11 @@ class TokenWindower(_WindowerBase):
             self.tail_units += n_docs * tail
         self.n_docs += n_docs
         if self._units >= self.batch_units:
-            yield self._emit()
+            return (self._emit(),)
+        return ()
 
-    def flush(self):
-        if self._units:
-            yield self._emit()
+    def flush(self) -> tuple:
+        return (self._emit(),) if self._units else ()
 
     def _emit(self) -> Batch:
         offsets, doc, window = self._runs.arrays()
