@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N_BOOT",
                    help="bootstrap replicates for intervals (Chinchilla law only); 0 = none")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+                   help="drop the K highest-loss points first (Besiroglu et al. drop 5 of Epoch's 245)")
     p.add_argument("--epsilon", type=float, default=1.0, help="adjusted-Chinchilla weight for data-dependent laws")
     p.add_argument("--fit-epsilon", action="store_true", help="fit epsilon to all datasets' runs")
     p.add_argument("--name", default="")
@@ -83,11 +85,22 @@ def _check_positive(name, values):
 
 # ----------------------------------------------------------------- commands
 def cmd_fit(args) -> int:
+    import numpy as np
+
     from pygzlaw.laws.data_dependent import fit_data_dependent
     from pygzlaw.laws.io import read_points, save_law
     from pygzlaw.laws.law import ChinchillaLaw
 
     pts = read_points(args.points)
+    if args.drop_highest_loss:
+        k = args.drop_highest_loss
+        if not 0 < k < len(pts):
+            raise ValueError(f"--drop-highest-loss={k} must be in 1..{len(pts) - 1} for {len(pts)} points")
+        keep = np.sort(np.argsort(pts.loss, kind="stable")[:-k])
+        pts.n_params, pts.n_tokens, pts.loss = pts.n_params[keep], pts.n_tokens[keep], pts.loss[keep]
+        pts.h = None if pts.h is None else pts.h[keep]
+        pts.dataset = None if pts.dataset is None else [pts.dataset[i] for i in keep]
+        pts.lines = [pts.lines[i] for i in keep]
     if pts.h is not None:
         groups = pts.groups()
         law = fit_data_dependent(groups, grid=args.grid, huber_delta=args.huber_delta, epsilon=args.epsilon,

@@ -118,3 +118,17 @@ def test_gadre_error_law_extrapolation(gadre_rows, dataset):
             loss_hat = overtrain_loss(6 * r["n_params"] * r["n_tokens"], r["n_tokens"] / r["n_params"], p)
             err_hat = float(downstream_error(loss_hat, ef))
             assert abs(err_hat / r["error"] - 1) < 0.06, (r["name"], err_hat, r["error"])
+
+
+def test_cli_fit_on_epoch_csv(epoch_data, capsys):
+    import json
+
+    from conftest import EPOCH_CSV
+
+    from pygzlaw.cli import main
+
+    assert main(["fit", str(EPOCH_CSV), "--drop-highest-loss", "5", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fit"]["n_points"] == 240
+    for name, (est, se) in EPOCH_REPORTED.items():
+        assert abs(out["params"][name] - est) <= se
