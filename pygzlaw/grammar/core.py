@@ -299,16 +299,18 @@ class Grammar:
 
     def reachable(self) -> np.ndarray:
         """bool (n_nonterminals,): which nonterminals the start symbol can reach."""
-        seen = np.zeros(self.n_nonterminals, dtype=bool)
+        k = self.n_nonterminals
+        is_nt = self.rhs_symbols < 0
+        rule_of_symbol = np.repeat(np.arange(self.n_rules), np.diff(self.rhs_offsets))
+        lhs_of_rule = np.repeat(np.arange(k), np.diff(self.rule_offsets))
+        adj = np.zeros((k, k), dtype=bool)  # adj[i, j]: some rule of i uses j
+        adj[lhs_of_rule[rule_of_symbol[is_nt]], -self.rhs_symbols[is_nt].astype(np.int64) - 1] = True
+        seen = np.zeros(k, dtype=bool)
         seen[self.start] = True
-        todo = [self.start]
-        while todo:
-            nt = todo.pop()
-            lo, hi = self.rhs_offsets[self.rule_offsets[nt]], self.rhs_offsets[self.rule_offsets[nt + 1]]
-            for s in self.rhs_symbols[lo:hi]:
-                if s < 0 and not seen[-s - 1]:
-                    seen[-s - 1] = True
-                    todo.append(-s - 1)
+        frontier = seen.copy()
+        while frontier.any():
+            frontier = adj[frontier].any(axis=0) & ~seen
+            seen |= frontier
         return seen
 
     def _check_structure(self) -> None:

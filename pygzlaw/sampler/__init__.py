@@ -75,14 +75,17 @@ class SampleStats:
 def _resolve_threads(threads: int) -> int:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads={threads!r} must be an int (1 = serial, -1 = all cores)")
-    if threads == -1:
-        return os.cpu_count() or 1
+    if threads == -1:  # the cores this process may run on (cgroup/affinity aware)
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if threads < 1:
         raise ValueError(f"threads={threads} must be >= 1, or -1 for all cores")
     return int(threads)
 
 
 def _check_guards(max_depth: int, max_sentence_tokens: int) -> None:
+    for name, value in (("max_depth", max_depth), ("max_sentence_tokens", max_sentence_tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}={value!r} must be an int")
     if not 1 <= max_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_depth={max_depth} must be in [1, {MAX_DEPTH_LIMIT}]")
     if max_sentence_tokens < 1:

@@ -247,6 +247,7 @@ def test_read_only_and_foreign_buffers(sampler):
     ({"doc_tokens": 0}, ValueError, "doc_tokens=0 must be an int >= 1"),
     ({"threads": 0}, ValueError, "threads=0"),
     ({"max_depth": 0}, ValueError, "max_depth=0"),
+    ({"max_depth": 2.5}, TypeError, "max_depth=2.5 must be an int"),
     ({"max_sentence_tokens": 0}, ValueError, "max_sentence_tokens=0"),
     ({"separator": "none"}, ValueError, "separator='none'"),
     ({"dtype": np.int64}, ValueError, "dtype=int64 is not supported"),
