@@ -361,8 +361,13 @@ def _scan_unit(unit, cfg, tokenizer, threads, batch_bytes, pool, bar, window_dir
     try:
         events = readers.read_unit(unit, counter, field_name=cfg.field, column=cfg.column,
                                    txt_unit=cfg.txt_unit)
+        # Byte windows: PART events go straight to the windower (the per-document path).
+        wfeed = st.windower.feed if tokenizer is None and unit.fmt != "pcfg" else None
+        part = readers.PART
         for ev in events:
-            for batch in st.feed(ev):
+            bs = wfeed(ev[1], ev[2], ev[3]) if wfeed is not None and ev[0] == part \
+                else st.feed(ev)
+            for batch in bs:
                 pending.append((pool.submit(_score_batch, batch, cfg, threads), batch))
                 drain(1)  # keep one batch scoring while the next is read
                 if counter.n_bytes != seen:

@@ -231,17 +231,18 @@ class _ZstdStream:
         self._dctx = zstandard.ZstdDecompressor()  # one per file: not thread-safe
         self._obj = None
         self._pending = b""
-        self._out = bytearray()
+        self._out: list[bytes] = []
+        self._n_out = 0
         self._done = False
 
     def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._out) < n):
+        """At least min(n, what is left) bytes; may return more than n (our callers
+        split lines themselves), which saves a copy per call."""
+        while not self._done and (n < 0 or self._n_out < n):
             self._step()
-        if n < 0 or n >= len(self._out):
-            data, self._out = bytes(self._out), bytearray()
-        else:
-            data = bytes(self._out[:n])
-            del self._out[:n]
+        data = b"".join(self._out)
+        self._out = []
+        self._n_out = 0
         return data
 
     def _step(self) -> None:
@@ -255,7 +256,10 @@ class _ZstdStream:
         if self._obj is None:
             self._obj = self._dctx.decompressobj()
         data, self._pending = self._pending, b""
-        self._out += self._obj.decompress(data)
+        chunk = self._obj.decompress(data)
+        if chunk:
+            self._out.append(chunk)
+            self._n_out += len(chunk)
         if self._obj.eof:
             self._pending = self._obj.unused_data
             self._obj = None
