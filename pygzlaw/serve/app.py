@@ -114,6 +114,8 @@ def _as_array(v):
 
 def _out(arr, as_list):
     arr = np.asarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("the result is not finite (overflow) at these inputs; they are far outside the law's range")
     return arr.tolist() if as_list else float(arr.ravel()[0])
 
 

@@ -181,3 +181,26 @@ def test_serve_cli_registers_loopback_default():
 
     args = build_parser().parse_args(["serve", "/tmp"])
     assert args.host == "127.0.0.1"
+
+
+def test_fuzzed_bodies_never_500(client):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.text(max_size=5),
+                        st.floats(allow_nan=False, allow_infinity=False))
+    values = st.one_of(scalars, st.lists(scalars, max_size=4))
+    keys = st.sampled_from(["n_params", "n_tokens", "h", "epsilon", "level", "budget_flops", "law", "points", "x"])
+    bodies = st.dictionaries(keys, values, max_size=5)
+    paths = st.sampled_from(["/laws/chin/predict", "/laws/dd/predict", "/laws/chin/allocate", "/laws/dd/allocate",
+                             "/allocate", "/fit"])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(path=paths, body=bodies)
+    def check(path, body):
+        r = client.post(path, json=body)
+        assert r.status_code < 500, (path, body, r.text)
+        if r.status_code != 200:
+            assert r.json()["message"]
+
+    check()
