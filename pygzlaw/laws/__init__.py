@@ -11,6 +11,7 @@ Public API:
     family: fit_overtrain, fit_error_law, fit_data_constrained, qqt_error, combine_pools,
         best_filtering_level, fit_qqt, Pool
     io: read_points, load_law, save_law
+    diagnostics: leave_one_out, holdout_by_compute, flag_outliers
 
 Example:
     >>> from pygzlaw.laws import ChinchillaLaw
@@ -18,6 +19,7 @@ Example:
     >>> law.allocate(1e21).n_params                                      # doctest: +SKIP
 """
 from pygzlaw.laws.allocate import Allocation, allocate, compute_optimal, frontier_exponents
+from pygzlaw.laws.diagnostics import HoldoutReport, flag_outliers, holdout_by_compute, leave_one_out
 from pygzlaw.laws.data_dependent import DataDependentLaw, Regression, fit_data_dependent, regress_params
 from pygzlaw.laws.family import (Pool, best_filtering_level, combine_pools, fit_data_constrained, fit_error_law,
                                  fit_overtrain, fit_qqt, qqt_error)
@@ -40,4 +42,5 @@ __all__ = [
     "ErrorParams", "OvertrainParams", "chinchilla_loss", "data_constrained_loss", "downstream_error",
     "effective_params", "effective_tokens", "overtrain_loss",
     "load_law", "read_points", "save_law", "IsoflopResult", "isoflop_analysis", "ChinchillaLaw",
+    "HoldoutReport", "flag_outliers", "holdout_by_compute", "leave_one_out",
 ]

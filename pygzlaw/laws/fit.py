@@ -23,6 +23,7 @@ import numpy as np
 from pygzlaw.laws.forms import ChinchillaParams, as_float64
 
 __all__ = ["GRIDS", "make_grid", "FitResult", "ConvergenceError", "fit_chinchilla", "bootstrap_chinchilla",
+           "refit_weighted",
            "HuberLSE", "huber_objective", "lbfgs_batched", "scipy_loop_fit", "MIN_POINTS"]
 
 MIN_POINTS = 6  # five parameters: at least one residual degree of freedom
@@ -528,25 +529,37 @@ def bootstrap_chinchilla(n_params, n_tokens, loss, fit: FitResult, *, n_boot=100
     counts = np.empty((n_boot, n))
     for r in range(n_boot):
         counts[r] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+    return refit_weighted(log_n, log_d, log_l, fit, counts, n_warm=n_warm, max_iter=max_iter, ftol=ftol,
+                          gtol=gtol, callback=callback)
+
+
+def refit_weighted(log_n, log_d, log_l, fit: FitResult, weights, *, n_warm=4, max_iter=2000, ftol=1e-13,
+                   gtol=1e-9, callback=None) -> np.ndarray:
+    """Refit the law once per row of point weights, all rows batched, warm-started from fit.minima.
+
+    Used by the bootstrap (weights = resampling counts) and leave-one-out (one zero per row).
+
+    Args:
+        log_n, log_d, log_l: (n,) log parameters, log tokens, log loss.
+        fit: the full-data FitResult.
+        weights: (R, n) float64 non-negative point weights.
+        n_warm, max_iter, ftol, gtol, callback: as bootstrap_chinchilla.
+
+    Returns:
+        (R, 5) float64 (E, A, B, alpha, beta) per row.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    n_rep = weights.shape[0]
     starts = fit.minima[:max(1, n_warm)]
     k = starts.shape[0]
-    x0 = np.tile(starts, (n_boot, 1))                       # (n_boot * k, 5), replicate-major
-    weights = np.repeat(counts, k, axis=0)                  # (n_boot * k, n)
-    delta = fit.huber_delta
-
-    fg = HuberLSE(log_n, log_d, log_l, delta, weights)
+    x0 = np.tile(starts, (n_rep, 1))                        # (R * k, 5), row-major by replicate
+    fg = HuberLSE(log_n, log_d, log_l, fit.huber_delta, np.repeat(weights, k, axis=0))
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         x, f, _, _ = lbfgs_batched(fg, x0, max_iter=max_iter, ftol=ftol, gtol=gtol, callback=callback)
-    f = np.where(np.isfinite(f), f, np.inf).reshape(n_boot, k)
+    f = np.where(np.isfinite(f), f, np.inf).reshape(n_rep, k)
     best = np.argmin(f, axis=1)
-    xb = x.reshape(n_boot, k, 5)[np.arange(n_boot), best]   # (n_boot, 5) log coordinates
-    out = np.empty((n_boot, 5))
-    out[:, 0] = np.exp(xb[:, 2])
-    out[:, 1] = np.exp(xb[:, 0])
-    out[:, 2] = np.exp(xb[:, 1])
-    out[:, 3] = xb[:, 3]
-    out[:, 4] = xb[:, 4]
-    return out
+    xb = x.reshape(n_rep, k, 5)[np.arange(n_rep), best]     # (R, 5) log coordinates
+    return np.column_stack([np.exp(xb[:, 2]), np.exp(xb[:, 0]), np.exp(xb[:, 1]), xb[:, 3], xb[:, 4]])
 
 
 def scipy_loop_fit(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-3):

@@ -132,3 +132,15 @@ def test_cli_fit_on_epoch_csv(epoch_data, capsys):
     assert out["fit"]["n_points"] == 240
     for name, (est, se) in EPOCH_REPORTED.items():
         assert abs(out["params"][name] - est) <= se
+
+
+def test_epoch_leave_one_out_and_extrapolation(epoch_data):
+    from pygzlaw.laws.diagnostics import holdout_by_compute, leave_one_out
+    from pygzlaw.laws.fit import fit_chinchilla
+
+    res = fit_chinchilla(*epoch_data, grid="muennighoff")
+    loo = leave_one_out(*epoch_data, res)
+    assert loo["median_abs_rel_error"] < 0.006        # measured 0.34%
+    # fit on runs below 1e20 FLOPs (136 runs), predict the 104 larger ones
+    rep = holdout_by_compute(*epoch_data, train_max_flops=1e20)
+    assert rep.n_test == 104 and rep.median_abs_rel_error < 0.015   # measured 0.72%
