@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _harness import median, quantiles, time_runs, write_json  # noqa: E402
+from _harness import median, quantiles, write_json  # noqa: E402
 
 from pygzlaw.score import score_bytes, score_tokens, serialize_tokens  # noqa: E402
 from pygzlaw.score.reference import gzip_size_reference, research_code_ratio  # noqa: E402

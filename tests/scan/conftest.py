@@ -2,7 +2,6 @@ import gzip
 import json
 import random
 
-import numpy as np
 import pytest
 
 WORDS = ("the of and a to in is you that it he was for on are as with his they at be this "

@@ -1,5 +1,4 @@
 """Readers and windowers in isolation."""
-import io
 
 import numpy as np
 import pytest

@@ -3,7 +3,6 @@ import io
 import json
 import os
 import sys
-import zlib
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,7 +10,7 @@ import pytest
 
 from pygzlaw.scan import ScanConfig, scan, scan_merge
 from pygzlaw.scan.manifest import MANIFEST_NAME
-from pygzlaw.score import score_bytes, score_tokens
+from pygzlaw.score import score_tokens
 from pygzlaw.score.reference import gzip_size_reference, serialize_tokens_reference
 from pygzlaw.score.stats import summarize
 
