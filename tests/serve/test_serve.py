@@ -128,6 +128,8 @@ def test_allocate_law_and_by_h(client):
     ("/fit", {"points": [{"N": 1e8, "loss": 3.0}]}, "needs D (tokens) or C"),
     ("/fit", {"points": [{"N": 1e8, "D": 1e9, "loss": 3.0}] * 3}, "too few points"),
     ("/fit", {"points": [{"N": 1e8, "D": 1e9, "loss": 3.0}], "grid": "x"}, "grid"),
+    ("/fit", {"points": [{"N": 1e8, "D": 1e9, "loss": 3.0}] * 1001}, "at most 1000 items"),
+    ("/fit", {"points": [{"N": 1e8, "D": 1e9, "loss": 3.0}] * 6, "n_boot": 5000}, "n_boot"),
 ])
 def test_malformed_requests_get_422_with_message(client, path, body, fragment):
     r = client.post(path, json=body)
