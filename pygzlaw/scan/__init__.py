@@ -302,7 +302,8 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
 
     from tqdm import tqdm
 
-    todo = [u for u in units if manifest is None or not manifest.done(u.key)]
+    # stdin is always read again: a later stream under the same name may differ.
+    todo = [u for u in units if manifest is None or u.key == "-" or not manifest.done(u.key)]
     total = sum(u.size_bytes for u in todo)
     bar = tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
                desc="scan", disable=not progress, smoothing=0.05, mininterval=0.5)

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import zstandard
 
 from pygzlaw.scan import readers, select_shard
@@ -95,3 +97,33 @@ def test_discover_order_and_formats(tmp_path):
         ("a.jsonl.gz", "jsonl", "gz"), ("z.txt", "txt", ""), ("b/c.parquet", "parquet", ""),
         ("b/d.json.zst", "json", "zst")]
     assert skipped == [str(tmp_path / "e.csv")]
+
+
+def _windows_reference(docs, window, keep_tail):
+    out = []
+    for d, data in enumerate(docs):
+        n = len(data) // window
+        out += [(d, i, data[i * window:(i + 1) * window]) for i in range(n)]
+        if keep_tail and len(data) % window:
+            out.append((d, n, data[n * window:]))
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=30), st.integers(1, 64), st.booleans(),
+       st.integers(1, 500), st.data())
+def test_byte_windower_matches_reference(docs, window, keep_tail, batch_units, data):
+    w = ByteWindower(window, keep_tail=keep_tail, batch_units=batch_units)
+    batches = []
+    for d, doc in enumerate(docs):
+        # Split each document into random parts (the .txt file mode path).
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(doc)), max_size=3)))
+        parts = [doc[a:b] for a, b in zip([0] + cuts, cuts + [len(doc)])]
+        for k, part in enumerate(parts):
+            batches += list(w.feed(d, part, k == len(parts) - 1))
+    batches += list(w.flush())
+    got = [(int(b.doc[i]), int(b.window[i]), b.data[b.offsets[i]:b.offsets[i + 1]].tobytes())
+           for b in batches for i in range(b.n_windows)]
+    assert got == _windows_reference(docs, window, keep_tail)
+    assert w.n_docs == len(docs)
+    assert w.tail_units == sum(len(x) % window for x in docs)

@@ -168,6 +168,14 @@ def test_stdin(corpus, monkeypatch):
     assert s["files"][0]["unit"] == "-"
 
 
+def test_stdin_is_never_resumed(tmp_path, monkeypatch):
+    for text in (b"first stream " * 100, b"second, different stream " * 100):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+        s = scan(["-"], out_dir=tmp_path / "out", window_bytes=64, progress=False)
+        assert s["throughput"]["units_scanned_this_run"] == 1
+        assert s["overall"]["n_windows"] == len(text) // 64
+
+
 def _write_pcfg(root, dtype, n_docs=(50, 30), doc_tokens=64, corrupt_second=False):
     import hashlib
 
