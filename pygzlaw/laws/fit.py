@@ -104,6 +104,7 @@ class HuberLSE:
         self.weights = None if weights is None else np.asarray(weights, dtype=self.dtype)
         self.chunk = int(chunk)
         self._ws = np.empty((6, self.chunk, log_n.size), dtype=self.dtype)
+        self._ones = np.ones(log_n.size, dtype=self.dtype)
         self.n_rows_evaluated = 0
 
     def __call__(self, x, rows=None):
@@ -162,13 +163,16 @@ class HuberLSE:
         psi /= s
         u1 *= psi
         u2 *= psi
-        g_out[:, 0] = u1.sum(1, dtype=np.float64)
-        g_out[:, 1] = u2.sum(1, dtype=np.float64)
+        # Row sums of the gradient as matrix-vector products: a float32 sum(dtype=float64) costs
+        # 26 us per 128 x 245 block against 4 us for the product; f keeps its float64 sum.
+        ones = self._ones
+        g_out[:, 0] = u1 @ ones
+        g_out[:, 1] = u2 @ ones
         if shifted:
             np.multiply(psi, ex3, out=tmp)
-            g_out[:, 2] = tmp.sum(1, dtype=np.float64)
+            g_out[:, 2] = tmp @ ones
         else:
-            g_out[:, 2] = psi.sum(1, dtype=np.float64) * ex3[:, 0]
+            g_out[:, 2] = (psi @ ones) * ex3[:, 0]
         g_out[:, 3] = -(u1 @ log_n)
         g_out[:, 4] = -(u2 @ log_d)
 
