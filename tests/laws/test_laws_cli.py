@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TRUE_PARAMS, synthetic_runs
+from lawsdata import TRUE_PARAMS, synthetic_runs
 
 from pygzlaw.cli import main
 from pygzlaw.laws.forms import ChinchillaParams, chinchilla_loss

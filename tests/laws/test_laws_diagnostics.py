@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import TRUE_PARAMS, synthetic_runs
+from lawsdata import TRUE_PARAMS, synthetic_runs
 
 from pygzlaw.laws.diagnostics import flag_outliers, holdout_by_compute, leave_one_out
 from pygzlaw.laws.fit import fit_chinchilla

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import NOISE_SIGMA, TRUE_PARAMS, synthetic_runs
+from lawsdata import NOISE_SIGMA, TRUE_PARAMS, synthetic_runs
 
 from pygzlaw.laws.fit import (ConvergenceError, HuberLSE, bootstrap_chinchilla, fit_chinchilla, lbfgs_batched,
                               make_grid)

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TRUE_PARAMS
+from lawsdata import TRUE_PARAMS
 
 from pygzlaw.laws.allocate import allocate, compute_optimal, frontier_exponents
 from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, chinchilla_loss

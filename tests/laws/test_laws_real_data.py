@@ -123,7 +123,7 @@ def test_gadre_error_law_extrapolation(gadre_rows, dataset):
 def test_cli_fit_on_epoch_csv(epoch_data, capsys):
     import json
 
-    from conftest import EPOCH_CSV
+    from lawsdata import EPOCH_CSV
 
     from pygzlaw.cli import main
 
