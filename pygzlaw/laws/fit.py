@@ -523,7 +523,8 @@ def bootstrap_chinchilla(n_params, n_tokens, loss, fit: FitResult, *, n_boot=100
         callback: optional callback(iteration, n_active).
 
     Returns:
-        (n_boot, 5) float64 array of (E, A, B, alpha, beta) per replicate.
+        (n_boot, 5) float64 array of (E, A, B, alpha, beta) per replicate; a replicate whose refit
+        failed (non-finite objective or parameters) is a row of NaN.
     """
     log_n, log_d, log_l = _prepare(n_params, n_tokens, loss)
     if n_boot < 1:
@@ -550,7 +551,7 @@ def refit_weighted(log_n, log_d, log_l, fit: FitResult, weights, *, n_warm=4, ma
         n_warm, max_iter, ftol, gtol, callback: as bootstrap_chinchilla.
 
     Returns:
-        (R, 5) float64 (E, A, B, alpha, beta) per row.
+        (R, 5) float64 (E, A, B, alpha, beta) per row; NaN rows for failed refits.
     """
     weights = np.asarray(weights, dtype=np.float64)
     n_rep = weights.shape[0]
@@ -563,7 +564,11 @@ def refit_weighted(log_n, log_d, log_l, fit: FitResult, weights, *, n_warm=4, ma
     f = np.where(np.isfinite(f), f, np.inf).reshape(n_rep, k)
     best = np.argmin(f, axis=1)
     xb = x.reshape(n_rep, k, 5)[np.arange(n_rep), best]     # (R, 5) log coordinates
-    return np.column_stack([np.exp(xb[:, 2]), np.exp(xb[:, 0]), np.exp(xb[:, 1]), xb[:, 3], xb[:, 4]])
+    with np.errstate(over="ignore"):
+        out = np.column_stack([np.exp(xb[:, 2]), np.exp(xb[:, 0]), np.exp(xb[:, 1]), xb[:, 3], xb[:, 4]])
+    failed = ~np.isfinite(f.min(axis=1)) | ~np.isfinite(out).all(axis=1)
+    out[failed] = np.nan                                    # a failed refit is marked, never made up
+    return out
 
 
 def scipy_loop_fit(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-3):

@@ -55,12 +55,16 @@ class ChinchillaLaw:
         """
         res: FitResult = fit_chinchilla(n_params, n_tokens, loss, grid=grid, huber_delta=huber_delta, **fit_kwargs)
         boot = None
+        n_failed = 0
         if n_boot:
             boot = bootstrap_chinchilla(n_params, n_tokens, loss, res, n_boot=n_boot, seed=seed)
+            ok = np.isfinite(boot).all(axis=1)
+            n_failed = int((~ok).sum())
+            boot = boot[ok]  # failed refits are counted in fit_info, not stored
         info = {"objective": res.objective, "n_points": res.n_points, "grid": res.grid,
                 "huber_delta": res.huber_delta, "n_starts": res.n_starts, "n_converged": res.n_converged,
                 "converged": res.converged, "seconds": round(res.seconds, 4), "bootstrap_seed": seed,
-                "n_boot": int(n_boot)}
+                "n_boot": int(n_boot), "n_boot_failed": n_failed}
         return cls(params=res.params, bootstrap=boot, fit_info=info, name=name, meta=dict(meta or {}))
 
     # ---------------------------------------------------------- prediction
