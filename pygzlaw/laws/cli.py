@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--epsilon", type=float, default=1.0, help="adjusted-Chinchilla weight for data-dependent laws")
     p.add_argument("--fit-epsilon", action="store_true", help="fit epsilon to all datasets' runs")
     p.add_argument("--name", default="")
+    p.add_argument("--isoflop", action="store_true",
+                   help="also run Approach 2: parabola in log N per compute budget, N_opt ~ C^a")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_fit)
 
@@ -60,6 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--points", help="runs file (.csv/.jsonl) for fit/residual and loss-vs-tokens figures")
     p.add_argument("--out-dir", required=True, help="directory for the PNG files")
     p.add_argument("--gzip", type=float, nargs="*", help="H values for the frontier figure")
+    p.add_argument("--isoflop", action="store_true", help="also draw IsoFLOP curves from --points")
     p.set_defaults(func=cmd_plot)
 
 
@@ -133,6 +136,13 @@ def cmd_fit(args) -> int:
                 iv = doc["intervals"][k]
                 line += f"   95% [{iv['lo']:.5g}, {iv['hi']:.5g}]  se {iv['se']:.3g}"
             rows.append(line)
+    if args.isoflop:
+        from pygzlaw.laws.isoflop import isoflop_analysis
+
+        iso = isoflop_analysis(pts.n_params, pts.n_tokens, pts.loss)
+        doc = {**doc, "isoflop": iso.to_dict()}
+        rows.append(f"IsoFLOP (Approach 2): {len(iso.budget_flops)} budgets, N_opt ~ C^{iso.a:.4f}, "
+                    f"D_opt ~ C^{iso.b:.4f} ({len(iso.skipped)} budgets skipped)")
     if args.out:
         save_law(law, args.out)
         rows.append(f"wrote {args.out}")
@@ -241,6 +251,8 @@ def cmd_plot(args) -> int:
             written.append(plots.plot_fit(law, pts.n_params, pts.n_tokens, pts.loss, out / "fit.png"))
             written.append(plots.plot_loss_vs_tokens(law, pts.n_params, pts.n_tokens, pts.loss,
                                                      out / "loss_vs_tokens.png"))
+            if args.isoflop:
+                written.append(plots.plot_isoflop(pts.n_params, pts.n_tokens, pts.loss, out / "isoflop.png"))
     for w in written:
         print(w)
     return 0

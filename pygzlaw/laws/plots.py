@@ -13,7 +13,7 @@ import numpy as np
 from pygzlaw.laws.allocate import compute_optimal
 from pygzlaw.laws.data_dependent import PARAM_NAMES
 
-__all__ = ["plot_fit", "plot_loss_vs_tokens", "plot_frontier", "plot_params_vs_h"]
+__all__ = ["plot_fit", "plot_loss_vs_tokens", "plot_frontier", "plot_params_vs_h", "plot_isoflop"]
 
 
 def _plt():
@@ -177,4 +177,50 @@ def plot_params_vs_h(law, path) -> str:
         ax.plot(h_line, reg(h_line), "r-", lw=1)
         ax.set_xlabel("gzip compressibility H")
         ax.set_title(f"{k}: r={reg.r:.2f}, p={reg.p_value:.2g}", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_isoflop(n_params, n_tokens, loss, path, *, budget_flops=None, rel_tol=0.05) -> str:
+    """IsoFLOP curves (loss against N per budget, fitted parabolas in log N, minima) and N_opt(C).
+
+    Args:
+        n_params, n_tokens, loss: (n,) runs.
+        path: output PNG.
+        budget_flops: optional (n,) FLOPs per run (default 6ND).
+        rel_tol: budget grouping tolerance (see isoflop.group_by_budget).
+    """
+    from pygzlaw.laws.isoflop import group_by_budget, isoflop_analysis
+
+    plt = _plt()
+    n, d, l_ = (np.asarray(v, dtype=np.float64) for v in (n_params, n_tokens, loss))
+    c = 6 * n * d if budget_flops is None else np.asarray(budget_flops, dtype=np.float64)
+    res = isoflop_analysis(n, d, l_, budget_flops=c, rel_tol=rel_tol)
+    gid = group_by_budget(c, rel_tol=rel_tol)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    cmap = plt.get_cmap("viridis")
+    n_groups = gid.max() + 1
+    for g in range(n_groups):
+        m = gid == g
+        if m.sum() < 3:
+            continue
+        col = cmap(g / max(n_groups - 1, 1))
+        ax1.scatter(n[m], l_[m], color=col, s=14)
+        x = np.log(n[m])
+        q = np.polyfit(x, l_[m], 2)
+        xs = np.linspace(x.min(), x.max(), 50)
+        ax1.plot(np.exp(xs), np.polyval(q, xs), color=col, lw=1)
+    ax1.scatter(res.n_opt, res.loss_opt, marker="*", s=80, color="red", zorder=3, label="minimum per budget")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("parameters N")
+    ax1.set_ylabel("loss (nats/token)")
+    ax1.set_title("IsoFLOP curves")
+    ax1.legend(fontsize=7)
+    ax2.scatter(res.budget_flops, res.n_opt, color="red")
+    cs = np.logspace(np.log10(res.budget_flops.min()), np.log10(res.budget_flops.max()), 20)
+    ax2.plot(cs, res.n_coef * cs ** res.a, "k--", label=f"N_opt ~ C^{res.a:.3f}")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("compute C (FLOPs)")
+    ax2.set_ylabel("N_opt (params)")
+    ax2.legend(fontsize=8)
     return _save(fig, path)

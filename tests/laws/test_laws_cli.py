@@ -106,3 +106,21 @@ def test_data_dependent_fit_allocate_plot(dd_csv, tmp_path, capsys):
 def test_plot_chinchilla(law_file, points_csv, tmp_path, capsys):
     assert main(["plot", "--law", str(law_file), "--points", str(points_csv), "--out-dir", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["fit.png", "frontier.png", "loss_vs_tokens.png"]
+
+
+def test_isoflop_fit_and_plot(tmp_path, capsys):
+    from pygzlaw.laws.allocate import compute_optimal
+
+    rows = []
+    for c in np.logspace(18, 21, 4):
+        n_opt, _ = compute_optimal(c, TRUE_PARAMS)
+        for n in n_opt * np.logspace(-0.5, 0.5, 7):
+            rows.append((float(n), float(c / (6 * n)), float(chinchilla_loss(n, c / (6 * n), TRUE_PARAMS))))
+    p = tmp_path / "iso.csv"
+    p.write_text("N,D,loss\n" + "".join(f"{a!r},{b!r},{c!r}\n" for a, b, c in rows))
+    law = tmp_path / "iso.json"
+    assert main(["fit", str(p), "--grid", "muennighoff", "--isoflop", "--format", "json", "-o", str(law)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["isoflop"]["a"] == pytest.approx(TRUE_PARAMS.beta / (TRUE_PARAMS.alpha + TRUE_PARAMS.beta), abs=0.01)
+    assert main(["plot", "--law", str(law), "--points", str(p), "--out-dir", str(tmp_path / "f"), "--isoflop"]) == 0
+    assert (tmp_path / "f" / "isoflop.png").read_bytes()[:4] == b"\x89PNG"
