@@ -104,6 +104,9 @@ def cmd_fit(args) -> int:
         pts.h = None if pts.h is None else pts.h[keep]
         pts.dataset = None if pts.dataset is None else [pts.dataset[i] for i in keep]
         pts.lines = [pts.lines[i] for i in keep]
+    if pts.h is None and pts.dataset is not None and len(set(pts.dataset)) > 1:
+        raise ValueError(f"{args.points}: has a dataset column ({len(set(pts.dataset))} datasets) but no H (gzip) "
+                         "column; add H to fit a data-dependent law, or fit each dataset's file separately")
     if pts.h is not None:
         groups = pts.groups()
         law = fit_data_dependent(groups, grid=args.grid, huber_delta=args.huber_delta, epsilon=args.epsilon,

@@ -124,3 +124,10 @@ def test_isoflop_fit_and_plot(tmp_path, capsys):
     assert out["isoflop"]["a"] == pytest.approx(TRUE_PARAMS.beta / (TRUE_PARAMS.alpha + TRUE_PARAMS.beta), abs=0.01)
     assert main(["plot", "--law", str(law), "--points", str(p), "--out-dir", str(tmp_path / "f"), "--isoflop"]) == 0
     assert (tmp_path / "f" / "isoflop.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_datasets_without_h_rejected(tmp_path, capsys):
+    p = tmp_path / "mixed.csv"
+    p.write_text("N,D,loss,dataset\n" + "".join(f"{1e8 * (i + 1)},{1e9},{3.0},d{i % 2}\n" for i in range(8)))
+    assert main(["fit", str(p)]) == 2
+    assert "has a dataset column (2 datasets) but no H" in capsys.readouterr().err
