@@ -143,24 +143,33 @@ class BodyLimit:
                     return await _send_json(send, 413, {"message": f"request body {n} bytes exceeds the limit of "
                                                                    f"{limit}"})
         seen = 0
+        answered = False
 
+        # A streamed (chunked) body is counted as it arrives. Raising from receive() would reach
+        # FastAPI's body parser, which turns any error into 400; so answer 413 here, tell the app
+        # the client left, and drop whatever the app tries to send afterwards.
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, answered
+            if answered:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    answered = True
+                    await _send_json(send, 413, {"message": f"request body exceeds the limit of {limit} bytes"})
+                    return {"type": "http.disconnect"}
             return msg
 
+        async def guarded_send(msg):
+            if not answered:
+                await send(msg)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _send_json(send, 413, {"message": f"request body exceeds the limit of {limit} bytes"})
-
-
-class _TooLarge(Exception):
-    pass
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not answered:
+                raise
 
 
 async def _send_json(send, status, obj):

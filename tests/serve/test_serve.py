@@ -206,3 +206,14 @@ def test_fuzzed_bodies_never_500(client):
             assert r.json()["message"]
 
     check()
+
+
+def test_chunked_body_over_limit_gets_413(client):
+    def gen():
+        yield b'{"n_params": ['
+        for _ in range(20000):
+            yield b"1e9, "
+        yield b'1e9], "n_tokens": 1e10}'
+
+    r = client.post("/laws/chin/predict", content=gen(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "exceeds the limit" in r.json()["message"]
