@@ -122,7 +122,7 @@ class BodyLimit:
     """Pure ASGI middleware: 413 when Content-Length, or the streamed body, exceeds max_body_bytes.
 
     Pure ASGI rather than @app.middleware("http"): Starlette's BaseHTTPMiddleware wraps every
-    request in extra tasks and streams, which cost ~40% of throughput here.
+    request in extra tasks and streams; with it /health served 666 req/s here, without it 1286.
     """
 
     def __init__(self, app, max_body_bytes: int):
