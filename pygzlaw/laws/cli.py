@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--name", default="")
     p.add_argument("--isoflop", action="store_true",
                    help="also run Approach 2: parabola in log N per compute budget, N_opt ~ C^a")
+    p.add_argument("--budget-tol", type=float, default=0.05,
+                   help="runs whose compute agrees within this relative tolerance share an IsoFLOP curve")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_fit)
 
@@ -63,6 +65,7 @@ def register(subparsers) -> None:
     p.add_argument("--out-dir", required=True, help="directory for the PNG files")
     p.add_argument("--gzip", type=float, nargs="*", help="H values for the frontier figure")
     p.add_argument("--isoflop", action="store_true", help="also draw IsoFLOP curves from --points")
+    p.add_argument("--budget-tol", type=float, default=0.05, help="IsoFLOP grouping tolerance (relative)")
     p.set_defaults(func=cmd_plot)
 
 
@@ -142,7 +145,7 @@ def cmd_fit(args) -> int:
     if args.isoflop:
         from pygzlaw.laws.isoflop import isoflop_analysis
 
-        iso = isoflop_analysis(pts.n_params, pts.n_tokens, pts.loss)
+        iso = isoflop_analysis(pts.n_params, pts.n_tokens, pts.loss, rel_tol=args.budget_tol)
         doc = {**doc, "isoflop": iso.to_dict()}
         rows.append(f"IsoFLOP (Approach 2): {len(iso.budget_flops)} budgets, N_opt ~ C^{iso.a:.4f}, "
                     f"D_opt ~ C^{iso.b:.4f} ({len(iso.skipped)} budgets skipped)")
@@ -255,7 +258,8 @@ def cmd_plot(args) -> int:
             written.append(plots.plot_loss_vs_tokens(law, pts.n_params, pts.n_tokens, pts.loss,
                                                      out / "loss_vs_tokens.png"))
             if args.isoflop:
-                written.append(plots.plot_isoflop(pts.n_params, pts.n_tokens, pts.loss, out / "isoflop.png"))
+                written.append(plots.plot_isoflop(pts.n_params, pts.n_tokens, pts.loss, out / "isoflop.png",
+                                                  rel_tol=args.budget_tol))
     for w in written:
         print(w)
     return 0

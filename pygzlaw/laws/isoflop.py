@@ -100,17 +100,20 @@ def isoflop_analysis(n_params, n_tokens, loss, *, budget_flops=None, rel_tol=0.0
             skipped.append({"budget_flops": cg, "reason": f"{int(m.sum())} runs (need >= 3)"})
             continue
         x = np.log(n[m])
-        q2, q1, q0 = np.polyfit(x, l_[m], 2)
+        x0 = x.mean()                                   # centred: polyfit is well conditioned
+        q2, q1, q0 = np.polyfit(x - x0, l_[m], 2)
         if not q2 > 0:
             skipped.append({"budget_flops": cg, "reason": "parabola opens downward (no minimum)"})
             continue
         x_opt = -q1 / (2 * q2)
+        loss_opt = q0 + q1 * x_opt + q2 * x_opt * x_opt
+        x_opt += x0
         if not (x.min() - 1.0 <= x_opt <= x.max() + 1.0):
             skipped.append({"budget_flops": cg, "reason": "minimum far outside the sampled N range"})
             continue
         cs.append(cg)
         ns.append(np.exp(x_opt))
-        ls.append(q0 + q1 * x_opt + q2 * x_opt * x_opt)
+        ls.append(loss_opt)
     if len(cs) < 2:
         raise ValueError(f"IsoFLOP analysis needs >= 2 budgets with >= 3 runs and a minimum; got {len(cs)} "
                          f"(skipped: {skipped}); widen rel_tol or add runs")
