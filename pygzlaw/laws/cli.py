@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                    help="starting grid: hoffmann (4500 starts) or muennighoff (1024)")
     p.add_argument("--huber-delta", type=float, default=1e-3)
     p.add_argument("--bootstrap", type=int, default=0, metavar="N_BOOT",
-                   help="bootstrap replicates for intervals (Chinchilla law only); 0 = none")
+                   help="bootstrap replicates for intervals; 0 = none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
                    help="drop the K highest-loss points first (Besiroglu et al. drop 5 of Epoch's 245)")
@@ -113,9 +113,11 @@ def cmd_fit(args) -> int:
     if pts.h is not None:
         groups = pts.groups()
         law = fit_data_dependent(groups, grid=args.grid, huber_delta=args.huber_delta, epsilon=args.epsilon,
-                                 fit_eps=args.fit_epsilon, name=args.name)
+                                 fit_eps=args.fit_epsilon, n_boot=args.bootstrap, seed=args.seed, name=args.name)
         law.meta = {"source": args.points}
         doc = law.to_json_dict()
+        if law.bootstrap is not None:
+            doc["bootstrap"] = {"n_boot": len(law.bootstrap)}  # stdout: summary, file: samples
         rows = [f"data-dependent law from {len(groups)} datasets (H in [{law.h_range[0]:.4g}, {law.h_range[1]:.4g}]), "
                 f"epsilon={law.epsilon:.4g}",
                 f"{'dataset':<16}{'H':>8}{'E':>10}{'A':>12}{'B':>12}{'alpha':>9}{'beta':>9}"]
@@ -178,6 +180,9 @@ def cmd_predict(args) -> int:
             raise ValueError(f"{args.law} is a data-dependent law; pass --gzip H")
         out["h"] = args.gzip
         out["loss"] = law.predict(n_arr, d_arr, args.gzip, epsilon=args.epsilon).tolist()
+        if law.bootstrap is not None:
+            lo, hi = law.predict_interval(n_arr, d_arr, args.gzip, epsilon=args.epsilon, level=args.level)
+            out.update(level=args.level, lo=lo.tolist(), hi=hi.tolist())
     else:
         out["loss"] = law.predict(n_arr, d_arr).tolist()
         if law.bootstrap is not None:

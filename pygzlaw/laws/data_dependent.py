@@ -81,6 +81,8 @@ class DataDependentLaw:
 
     Attributes:
         regressions: {param: Regression} (see regress_params).
+        bootstrap: None or (n_boot, 5, 2) float64 replicate (slope, intercept) per parameter
+            (order E, A, B, alpha, beta), for prediction intervals.
         reference: Chinchilla's constants (the primed values), default Hoffmann et al.'s.
         epsilon: weight of the data-dependent part, 1.0 = pure L(N, D, H), 0.0 = Chinchilla.
         h_range: (min, max) of the datasets' H the regressions were fit on.
@@ -95,6 +97,7 @@ class DataDependentLaw:
     datasets: list = field(default_factory=list)
     name: str = ""
     meta: dict = field(default_factory=dict)
+    bootstrap: np.ndarray | None = None
 
     kind = "data_dependent"
 
@@ -131,6 +134,36 @@ class DataDependentLaw:
     def allocate(self, budget_flops, h: float, *, epsilon: float | None = None) -> Allocation:
         """Compute-optimal allocation at C FLOPs for data of compressibility H."""
         return allocate(budget_flops, self.params_at(h, epsilon=epsilon))
+
+    def _replicate_params(self, h: float, epsilon: float | None):
+        """(n_valid, 5) replicate parameters at H (rows with E, A, B <= 0 dropped)."""
+        if self.bootstrap is None or len(self.bootstrap) == 0:
+            raise ValueError(f"law {self.name or '(unnamed)'} has no bootstrap replicates; refit with n_boot > 0 "
+                             "(CLI: pygzlaw fit --bootstrap 200) to get intervals")
+        eps = self.epsilon if epsilon is None else _check_eps(epsilon)
+        self.params_at(h, epsilon=eps)                     # validates h and the point estimate's domain
+        ref = np.array([getattr(self.reference, k) for k in PARAM_NAMES])
+        p = (1 - eps) * ref + eps * (self.bootstrap[:, :, 0] * h + self.bootstrap[:, :, 1])
+        return p[(p[:, :3] > 0).all(axis=1)]
+
+    def predict_interval(self, n_params, n_tokens, h: float, *, epsilon: float | None = None, level=0.95):
+        """Percentile bootstrap interval of L(N, D, H).
+
+        Returns:
+            (lo, hi): float64 arrays of the broadcast input shape (nats/token).
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level={level!r} must be in (0, 1), e.g. 0.95")
+        log_n = np.log(as_float64("n_params", n_params))
+        log_d = np.log(as_float64("n_tokens", n_tokens))
+        log_n, log_d = np.broadcast_arrays(log_n, log_d)
+        p = self._replicate_params(h, epsilon)
+        shape = (-1,) + (1,) * log_n.ndim
+        e, a, b, al, be = (p[:, j].reshape(shape) for j in range(5))
+        preds = e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(b) - be * log_d)
+        q = (1 - level) / 2
+        lo, hi = np.quantile(preds, [q, 1 - q], axis=0)
+        return lo, hi
 
     def frontier_exponent(self, h: float, *, epsilon: float | None = None) -> float:
         """a(H) = beta(H) / (alpha(H) + beta(H)) of N_opt proportional to C^a."""
@@ -187,7 +220,10 @@ class DataDependentLaw:
         return {"format": "pygzlaw.law", "version": LAW_FORMAT_VERSION, "kind": self.kind, "name": self.name,
                 "regressions": {k: self.regressions[k].to_dict() for k in PARAM_NAMES},
                 "reference": self.reference.to_dict(), "epsilon": self.epsilon,
-                "h_range": [float(v) for v in self.h_range], "datasets": self.datasets, "meta": self.meta}
+                "h_range": [float(v) for v in self.h_range], "datasets": self.datasets, "meta": self.meta,
+                "bootstrap": None if self.bootstrap is None else {
+                    "columns": [f"{k}.{c}" for k in PARAM_NAMES for c in ("slope", "intercept")],
+                    "samples": self.bootstrap.reshape(len(self.bootstrap), 10).tolist()}}
 
     @classmethod
     def from_json_dict(cls, d: dict, *, where: str = "law") -> "DataDependentLaw":
@@ -197,7 +233,17 @@ class DataDependentLaw:
         missing = [k for k in PARAM_NAMES if k not in regs]
         if missing:
             raise ValueError(f"{where}: regressions missing {missing}")
-        return cls(regressions={k: Regression.from_dict(regs[k]) for k in PARAM_NAMES},
+        boot = d.get("bootstrap")
+        arr = None
+        if boot:
+            try:
+                arr = np.asarray(boot.get("samples", []), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: bootstrap.samples must be a list of 10-number rows") from None
+            if arr.ndim != 2 or arr.shape[1] != 10:
+                raise ValueError(f"{where}: bootstrap.samples has shape {arr.shape}, expected (n_boot, 10)")
+            arr = arr.reshape(-1, 5, 2)
+        return cls(bootstrap=arr, regressions={k: Regression.from_dict(regs[k]) for k in PARAM_NAMES},
                    reference=ChinchillaParams.from_dict(d.get("reference") or HOFFMANN_PARAMS.to_dict()),
                    epsilon=float(d.get("epsilon", 1.0)), h_range=tuple(d.get("h_range", (float("nan"),) * 2)),
                    datasets=list(d.get("datasets") or []), name=str(d.get("name", "")), meta=dict(d.get("meta") or {}))
@@ -240,7 +286,7 @@ class DataDependentLaw:
 
 
 def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference=HOFFMANN_PARAMS,
-                       epsilon=1.0, fit_eps=False, name="", callback=None) -> DataDependentLaw:
+                       epsilon=1.0, fit_eps=False, n_boot=0, seed=0, name="", callback=None) -> DataDependentLaw:
     """Fit Chinchilla per dataset, regress the parameters on H, and build L(N, D, H).
 
     Args:
@@ -249,16 +295,20 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
         reference: Chinchilla's constants for the adjusted form.
         epsilon: mixing weight (ignored when fit_eps).
         fit_eps: fit epsilon to all datasets' runs.
+        n_boot: bootstrap replicates (0 = none). Replicate b resamples every dataset's runs (seed + i
+            for dataset i), refits each, and regresses the refitted parameters on H; the law stores
+            the (n_boot, 5, 2) slopes and intercepts for prediction intervals.
+        seed: bootstrap seed.
         name: label.
         callback: optional callback(dataset_name) called before each per-dataset fit.
 
     Returns:
         DataDependentLaw.
     """
-    from pygzlaw.laws.fit import fit_chinchilla
+    from pygzlaw.laws.fit import bootstrap_chinchilla, fit_chinchilla
 
     datasets = list(datasets)
-    hs, params, records, runs = [], [], [], []
+    hs, params, records, runs, boots = [], [], [], [], []
     for ds in datasets:
         if callback is not None:
             callback(ds["name"])
@@ -271,12 +321,36 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
         records.append({"name": ds["name"], "h": float(ds["h"]), "params": res.params.to_dict(),
                         "n_points": res.n_points, "objective": res.objective})
         runs.append((ds["h"], ds["n_params"], ds["n_tokens"], ds["loss"]))
+        if n_boot:
+            boots.append(bootstrap_chinchilla(ds["n_params"], ds["n_tokens"], ds["loss"], res, n_boot=n_boot,
+                                              seed=seed + len(boots)))
     regs = regress_params(hs, params)
+    coef = None
+    if n_boot:
+        coef = _regress_replicates(np.array(hs), np.stack(boots))   # (n_boot, 5, 2)
     law = DataDependentLaw(regressions=regs, reference=reference, epsilon=epsilon,
-                           h_range=(min(hs), max(hs)), datasets=records, name=name)
+                           h_range=(min(hs), max(hs)), datasets=records, name=name, bootstrap=coef)
     if fit_eps:
         law.fit_epsilon(runs, huber_delta=huber_delta)
     return law
+
+
+def _regress_replicates(hs, boots) -> np.ndarray:
+    """Least-squares (slope, intercept) of each parameter on H for every bootstrap replicate.
+
+    Args:
+        hs: (k,) H per dataset.
+        boots: (k, n_boot, 5) per-dataset replicate parameters (E, A, B, alpha, beta).
+
+    Returns:
+        (n_boot', 5, 2) float64; replicates with a failed (NaN) refit in any dataset are dropped.
+    """
+    ok = np.isfinite(boots).all(axis=(0, 2))
+    y = boots[:, ok, :]                                     # (k, n, 5)
+    hc = hs - hs.mean()
+    slope = np.einsum("k,knp->np", hc, y - y.mean(axis=0)) / (hc @ hc)
+    intercept = y.mean(axis=0) - slope * hs.mean()
+    return np.stack([slope, intercept], axis=-1)
 
 
 def _check_eps(eps):

@@ -326,6 +326,9 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
                 raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
             out["h"] = req.h
             out["loss"] = _out(law.predict(n, d, req.h, epsilon=req.epsilon), as_list)
+            if law.bootstrap is not None:
+                lo, hi = law.predict_interval(n, d, req.h, epsilon=req.epsilon, level=req.level)
+                out.update(level=req.level, lo=_out(lo, as_list), hi=_out(hi, as_list))
         else:
             if req.h is not None:
                 raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h is not accepted")

@@ -32,7 +32,10 @@ def law_dir(tmp_path_factory):
     hs = [0.2, 0.35, 0.5]
     ps = [ChinchillaParams(E=0.5 + 2 * h, A=300 - 200 * h, B=500 - 300 * h, alpha=0.45 - 0.3 * h, beta=0.25 + 0.1 * h)
           for h in hs]
-    save_law(DataDependentLaw(regressions=regress_params(hs, ps), h_range=(0.2, 0.5)), d / "dd.json")
+    regs = regress_params(hs, ps)
+    coef = np.array([[regs[k].slope, regs[k].intercept] for k in ("E", "A", "B", "alpha", "beta")])
+    boot = coef[None] * np.exp(rng.normal(0, 0.01, size=(200, 5, 2)))
+    save_law(DataDependentLaw(regressions=regs, h_range=(0.2, 0.5), bootstrap=boot), d / "dd.json")
     (d / "broken.json").write_text("{not json")
     return d
 
@@ -97,6 +100,8 @@ def test_predict_with_intervals(client):
 def test_predict_data_dependent(client):
     r = client.post("/laws/dd/predict", json={"n_params": 1e9, "n_tokens": 1e10, "h": 0.3})
     assert r.status_code == 200 and r.json()["h"] == 0.3
+    out = r.json()
+    assert out["lo"] <= out["loss"] <= out["hi"] and out["level"] == 0.95
     r = client.post("/laws/dd/predict", json={"n_params": 1e9, "n_tokens": 1e10})
     assert r.status_code == 422 and "give h" in r.json()["message"]
 
