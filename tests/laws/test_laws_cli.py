@@ -89,9 +89,13 @@ def test_bad_values_exit_2(law_file, capsys):
 
 def test_data_dependent_fit_allocate_plot(dd_csv, tmp_path, capsys):
     law = tmp_path / "dd.json"
-    assert main(["fit", str(dd_csv), "-o", str(law), "--grid", "muennighoff"]) == 0
+    assert main(["fit", str(dd_csv), "-o", str(law), "--grid", "muennighoff", "--bootstrap", "20"]) == 0
     text = capsys.readouterr().out
     assert "data-dependent law from 3 datasets" in text and "alpha" in text
+    assert main(["predict", "--law", str(law), "--n-params", "1e8", "--n-tokens", "1e7", "--gzip", "0.3",
+                 "--format", "json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["lo"][0] <= pred["loss"][0] <= pred["hi"][0]
     assert main(["allocate", "--compute", "1e21", "--gzip", "0.45", "--law", str(law), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["h"] == 0.45 and out["n_params"][0] > 0
