@@ -451,8 +451,9 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
     # at a relative change of 1e-7, about the float32 rounding of the summed objective.
     # Phase 2: float64 L-BFGS with scipy's default stopping rules, continuing from the phase-1 end
     # point of every start within `refine_ratio` of the best value and of every start that did
-    # not stop cleanly. On Epoch's 245 points (one thread, quiet machine): 0.86 s against ~2.5 s
-    # for float64 throughout, with an equal or lower best objective after polishing.
+    # not stop cleanly. On Epoch's 245 points (one thread): 0.86-1.5 s on this shared VM depending
+    # on neighbours, against ~2.5-3 s for float64 throughout, with an equal or lower best objective
+    # after polishing.
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         fg32 = HuberLSE(log_n, log_d, log_l, huber_delta, dtype=np.float32, chunk=_CHUNK32)
         x, f, status, _ = lbfgs_batched(fg32, x0, max_iter=max_iter, ftol=_FTOL32, gtol=0.0, callback=callback)
