@@ -11,7 +11,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from typing import Callable
 
@@ -66,11 +65,7 @@ def write_json(path: str | None, doc: dict) -> None:
     """Print the summary and write the whole document atomically to path (if given)."""
     doc = {**doc, "machine": machine_info()}
     print(json.dumps(doc.get("summary", {}), indent=2))
-    if not path:
-        return
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bench-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=2)
-    os.replace(tmp, path)
+    if path:
+        from pygzlaw.atomic import write_json as write_json_atomic
+
+        write_json_atomic(path, doc, indent=2)

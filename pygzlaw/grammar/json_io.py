@@ -23,14 +23,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from pygzlaw.atomic import write_text
 from pygzlaw.grammar.core import Grammar, GrammarSpec
 
 __all__ = ["FORMAT", "VERSION", "grammar_to_dict", "grammar_from_dict", "to_json", "from_json",
-           "save", "load", "atomic_write_text", "NLTK_EXTENSIONS", "JSON_EXTENSIONS"]
+           "save", "load", "NLTK_EXTENSIONS", "JSON_EXTENSIONS"]
 
 FORMAT = "pygzlaw-grammar"
 VERSION = 1
@@ -178,36 +178,6 @@ def from_json(text: str, *, source: str = "<string>", **kwargs) -> Grammar:
     return grammar_from_dict(d, source=source, **kwargs)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text to ``path`` via a temp file in the same directory and os.replace.
-
-    A crash leaves either the old file or the new one, never a partial file.
-    """
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual umask mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def default_file_mode() -> int:
-    """0o666 minus the process umask: the mode open() would give a new file."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _kind(path: str) -> str:
     low = path.lower()
     if low.endswith(JSON_EXTENSIONS):
@@ -228,7 +198,7 @@ def save(grammar: Grammar, path: str | os.PathLike) -> None:
 
     path = os.fspath(path)
     text = to_json(grammar) if _kind(path) == "json" else to_nltk_text(grammar)
-    atomic_write_text(path, text)
+    write_text(path, text)
 
 
 def load(path: str | os.PathLike, **kwargs) -> Grammar:

@@ -116,9 +116,9 @@ def to_nltk_text(grammar: Grammar, *, header: bool = True) -> str:
 
 def save_nltk(grammar: Grammar, path: str | os.PathLike) -> None:
     """Write :func:`to_nltk_text` to ``path`` atomically (temp file + os.replace)."""
-    from pygzlaw.grammar.json_io import atomic_write_text
+    from pygzlaw.atomic import write_text
 
-    atomic_write_text(path, to_nltk_text(grammar))
+    write_text(path, to_nltk_text(grammar))
 
 
 # ---------------------------------------------------------------------------

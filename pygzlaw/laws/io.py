@@ -4,14 +4,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Points", "read_points", "parse_points", "write_json_atomic", "save_law", "load_law", "law_from_dict",
+from pygzlaw.atomic import write_json
+
+__all__ = ["Points", "read_points", "parse_points", "save_law", "load_law", "law_from_dict",
            "read_epoch_chinchilla", "read_gadre"]
 
 # Accepted column names (lower-cased) for each field.
@@ -173,24 +173,6 @@ def read_points(path) -> Points:
     return parse_points(recs, source=str(p))
 
 
-def write_json_atomic(path, obj) -> None:
-    """Write JSON to a temp file in the same directory, then os.replace: readers never see half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def law_from_dict(d: dict, *, where="law"):
     """ChinchillaLaw or DataDependentLaw from its JSON dict (dispatch on "kind")."""
     from pygzlaw.laws.data_dependent import DataDependentLaw
@@ -209,7 +191,7 @@ def law_from_dict(d: dict, *, where="law"):
 
 def save_law(law, path) -> None:
     """Write a law's JSON atomically."""
-    write_json_atomic(path, law.to_json_dict())
+    write_json(path, law.to_json_dict())
 
 
 def load_law(path):

@@ -26,20 +26,12 @@ def _plt():
 
 
 def _save(fig, path):
-    """Save atomically (temp file in the same directory, then os.replace) and close the figure."""
-    import os
-    import tempfile
+    """Save atomically and close the figure."""
+    from pygzlaw.atomic import atomic_open
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=p.suffix.lstrip(".") or "png")
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(p, "wb") as f:
+        fig.savefig(f, dpi=110, bbox_inches="tight", format=p.suffix.lstrip(".") or "png")
     _plt().close(fig)
     return str(p)
 

@@ -1,11 +1,7 @@
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 from libcpp.vector cimport vector
 
-cdef extern from "common/status.h" namespace "pgz" nogil:
-    cdef struct Status:
-        int code
-        int64_t item
-        const char* what
+from pygzlaw._status cimport Status
 
 cdef extern from "sampler/sample_docs.h" namespace "pgz" nogil:
     cdef struct CompiledGrammar:

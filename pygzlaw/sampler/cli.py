@@ -209,29 +209,14 @@ class _HashingWriter:
 
 
 def _write_shard(path: str, arr) -> tuple[str, int]:
-    """np.save ``arr`` to a temp file beside ``path``, fsync, rename. Returns (sha256 hex, bytes)."""
-    import tempfile
-
+    """np.save ``arr`` atomically to ``path``, hashing while writing. Returns (sha256 hex, bytes)."""
     import numpy as np
 
-    from pygzlaw.grammar.json_io import default_file_mode
+    from pygzlaw.atomic import atomic_open
 
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            w = _HashingWriter(f)
-            np.save(w, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb") as f:
+        w = _HashingWriter(f)
+        np.save(w, arr, allow_pickle=False)
     return w.sha256.hexdigest(), w.n_bytes
 
 
@@ -253,13 +238,13 @@ def _file_sha256(path: str) -> tuple[str, int]:
 def _write_manifest(out_dir: str, manifest: dict) -> None:
     import json
 
-    from pygzlaw.grammar.json_io import atomic_write_text
+    from pygzlaw.atomic import write_text
 
     # The grammar goes on one line: indented, main-6's would be ~100k lines.
     marker = "\u0000grammar\u0000"
     text = json.dumps({**manifest, "grammar": marker}, indent=1)
     text = text.replace(json.dumps(marker), json.dumps(manifest["grammar"], separators=(",", ":")))
-    atomic_write_text(os.path.join(out_dir, MANIFEST), text + "\n")
+    write_text(os.path.join(out_dir, MANIFEST), text + "\n")
 
 
 def _unigram_counts(arr, vocab_size: int):

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pygzlaw.scan import readers
-from pygzlaw.scan.manifest import ScanManifest, atomic_write_json
+from pygzlaw.atomic import write_json
+from pygzlaw.scan.manifest import ScanManifest
 from pygzlaw.scan.windows import ByteWindower, TokenWindower
 
 __all__ = ["ScanConfig", "scan", "scan_merge", "parse_shard", "select_shard",
@@ -337,7 +338,7 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
     }
     summary["skipped_paths"] = skipped[:MAX_BAD_EXAMPLES]
     if out_dir:
-        atomic_write_json(os.path.join(out_dir, SUMMARY_NAME), summary)
+        write_json(os.path.join(out_dir, SUMMARY_NAME), summary)
     return summary
 
 
@@ -506,5 +507,5 @@ def scan_merge(summaries: list, *, out_path: str | None = None) -> dict:
         "files": files, "bad_examples": examples, "sketch": overall.to_dict(),
     }
     if out_path:
-        atomic_write_json(out_path, merged)
+        write_json(out_path, merged)
     return merged

@@ -12,34 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
-__all__ = ["ScanManifest", "atomic_write_json", "atomic_write_bytes", "MANIFEST_NAME"]
+from pygzlaw.atomic import write_bytes
+
+__all__ = ["ScanManifest", "MANIFEST_NAME"]
 
 MANIFEST_NAME = "manifest.jsonl"
 FORMAT = "pygzlaw.scan-manifest/1"
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write data to path via a temporary file in the same directory and os.replace."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str, doc) -> None:
-    """JSON (indented, UTF-8) written atomically."""
-    atomic_write_bytes(path, (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode())
 
 
 class ScanManifest:
@@ -61,7 +40,7 @@ class ScanManifest:
         if os.path.exists(self.path) and not restart:
             self._load()
         else:
-            atomic_write_bytes(self.path, (json.dumps({"format": FORMAT, "config": config})
+            write_bytes(self.path, (json.dumps({"format": FORMAT, "config": config})
                                            + "\n").encode())
 
     def _load(self) -> None:

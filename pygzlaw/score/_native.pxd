@@ -2,11 +2,7 @@
 from libc.stdint cimport int64_t, uint8_t
 from libcpp cimport bool as cbool
 
-cdef extern from "common/status.h" namespace "pgz" nogil:
-    cdef struct Status:
-        int code
-        int64_t item
-        const char* what
+from pygzlaw._status cimport Status
 
 cdef extern from "score/deflate_batch.h" namespace "pgz" nogil:
     cdef struct DeflateParams:

@@ -56,6 +56,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
     text = json.dumps(out, indent=1)
     print(text)
     if args.json:
-        from pygzlaw.scan.manifest import atomic_write_json
-        atomic_write_json(args.json, out)
+        from pygzlaw.atomic import write_json
+        write_json(args.json, out)
     return 0

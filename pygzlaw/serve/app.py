@@ -28,7 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pygzlaw.laws.io import load_law, write_json_atomic
+from pygzlaw.atomic import write_json
+from pygzlaw.laws.io import load_law
 
 __all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
 
@@ -242,7 +243,7 @@ class LawStore:
         path = self.dir / f"{name}.json"
         if path.exists() and not overwrite:
             raise HTTPException(status_code=409, detail=f"law {name!r} exists; pass overwrite=true to replace it")
-        write_json_atomic(path, law.to_json_dict())
+        write_json(path, law.to_json_dict())
         self.refresh(force=True)
         return str(path)
 

@@ -1,9 +1,8 @@
-import json
 
 import numpy as np
 import pytest
 
-from pygzlaw.laws.io import read_points, write_json_atomic
+from pygzlaw.laws.io import read_points
 
 
 def test_csv_with_d(tmp_path):
@@ -62,11 +61,3 @@ def test_dataset_with_two_h_values(tmp_path):
     with pytest.raises(ValueError, match="dataset 'a' has 2 different H values"):
         read_points(p).groups()
 
-
-def test_atomic_write_keeps_old_file_on_failure(tmp_path):
-    p = tmp_path / "law.json"
-    write_json_atomic(p, {"a": 1})
-    with pytest.raises(ValueError):
-        write_json_atomic(p, {"a": float("nan")})  # NaN is not JSON: refused, old file intact
-    assert json.loads(p.read_text()) == {"a": 1}
-    assert [x.name for x in tmp_path.iterdir()] == ["law.json"]
