@@ -7,8 +7,8 @@ exactly its own range each step.
 """
 from __future__ import annotations
 
+import itertools
 import os
-import threading
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
@@ -202,10 +202,11 @@ class Sampler:
                 prefetch: bool = True) -> Iterator[tuple[object, SampleStats]]:
         """Iterate over consecutive batches of documents.
 
-        Two buffers alternate; with ``prefetch`` a background thread fills the
+        Three buffers rotate; with ``prefetch`` a background thread fills the
         next batch while the caller uses the current one (the native call
-        releases the GIL). A yielded buffer stays valid until the iterator is
-        advanced twice: copy it (or move it to the GPU) before then.
+        releases the GIL). A yielded buffer stays intact until the iterator is
+        advanced twice, so an asynchronous host-to-device copy of batch k may
+        still be in flight while batch k + 1 is handed out.
 
         Args:
             batch_docs: documents per batch (the last batch may be shorter).
@@ -215,61 +216,45 @@ class Sampler:
                 when CUDA is available).
             pin_memory: allocate page-locked torch buffers (default: when CUDA
                 is available; pinned memory needs an accelerator).
+            prefetch: fill the next batch in a background thread.
 
         Yields:
             (buffer (n, doc_tokens), SampleStats of that batch).
         """
-        from pygzlaw.sampler.buffers import DoubleBuffer
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        from pygzlaw.sampler.buffers import BufferRing
 
         if batch_docs < 1:
             raise ValueError(f"batch_docs={batch_docs} must be >= 1")
         if n_docs is not None and n_docs < 0:
             raise ValueError(f"n_docs={n_docs} must be >= 0 or None")
-        ring = DoubleBuffer((batch_docs, self.doc_tokens), self.dtype, as_torch=as_torch,
-                            pin_memory=pin_memory)
+        ring = BufferRing(3, (batch_docs, self.doc_tokens), self.dtype, as_torch=as_torch,
+                          pin_memory=pin_memory)
         end = None if n_docs is None else first_doc + n_docs
+        starts = itertools.count(first_doc, batch_docs)
 
-        def ranges():
-            start = first_doc
-            while end is None or start < end:
-                n = batch_docs if end is None else min(batch_docs, end - start)
-                yield start, n
-                start += n
+        def job(i: int, start: int):
+            n = batch_docs if end is None else min(batch_docs, end - start)
+            return ring.view(i % 3, n), self.fill(ring.numpy_view(i % 3, n), start)
 
-        it = ranges()
-        slot = 0
-        pending = None  # (thread, result box, buffer, n)
+        def run_now(fn, *args) -> Future:
+            fut: Future = Future()
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # re-raised by fut.result() in the consumer
+                fut.set_exception(exc)
+            return fut
 
-        def launch(start, n, slot):
-            buf = ring.view(slot, n)
-            box = {}
-
-            def work():
-                try:
-                    box["stats"] = self.fill(ring.numpy_view(slot, n), start)
-                except BaseException as exc:  # re-raised in the consumer
-                    box["error"] = exc
-
-            if prefetch:
-                th = threading.Thread(target=work, daemon=True)
-                th.start()
-                return th, box, buf
-            work()
-            return None, box, buf
-
-        nxt = next(it, None)
-        if nxt is not None:
-            pending = launch(*nxt, slot)
-        while pending is not None:
-            th, box, buf = pending
-            if th is not None:
-                th.join()
-            if "error" in box:
-                raise box["error"]
-            nxt = next(it, None)
-            slot ^= 1
-            pending = launch(*nxt, slot) if nxt is not None else None
-            yield buf, box["stats"]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            submit = pool.submit if prefetch else run_now
+            i, start = 0, next(starts)
+            pending = submit(job, i, start) if end is None or start < end else None
+            while pending is not None:
+                buf, stats = pending.result()
+                i, start = i + 1, next(starts)
+                pending = submit(job, i, start) if end is None or start < end else None
+                yield buf, stats
 
 
 def sample_sentences(grammar: Grammar, n_sentences: int, *, seed: int, first_sentence: int = 0,

@@ -278,3 +278,25 @@ def test_skip_table_points_at_next_nonterminal_or_rule_end(preset):
             while j < hi and t.rhs_symbols[j] >= 0:
                 j += 1
             assert t.skip[i] == j, (r, i)
+
+
+def test_batch_stays_intact_until_the_iterator_advances_twice():
+    s = Sampler(random_pcfg("main-2", 0), 32, seed=3, threads=2)
+    want, _ = s.sample(80)
+    it = s.batches(16, n_docs=80, as_torch=False)
+    prev, _ = next(it)
+    for k in range(1, 5):
+        cur, _ = next(it)
+        # the previous batch is still unchanged while the next one is being filled
+        np.testing.assert_array_equal(prev, want[16 * (k - 1):16 * k])
+        prev = cur
+
+
+def test_batches_reraise_errors_and_stop_early_cleanly():
+    g = Grammar.from_rules({"S": [(["a", "a", "a"], 1.0)]}, start="S")
+    s = Sampler(g, 8, seed=0, max_sentence_tokens=2)
+    with pytest.raises(RuntimeError, match="every sentence attempt was rejected"):
+        next(s.batches(4, n_docs=8, as_torch=False))
+    it = Sampler(random_pcfg("main-1", 0), 8, seed=0).batches(4, as_torch=False)  # endless
+    assert next(it)[0].shape == (4, 8)
+    it.close()
