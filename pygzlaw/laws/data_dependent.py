@@ -14,6 +14,7 @@ import numpy as np
 
 from pygzlaw.laws.allocate import Allocation, allocate, frontier_exponents
 from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, as_float64, chinchilla_loss
+from pygzlaw.laws.intervals import percentile_interval
 
 __all__ = ["Regression", "regress_params", "DataDependentLaw", "fit_data_dependent", "PARAM_NAMES"]
 
@@ -161,9 +162,7 @@ class DataDependentLaw:
         shape = (-1,) + (1,) * log_n.ndim
         e, a, b, al, be = (p[:, j].reshape(shape) for j in range(5))
         preds = e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(b) - be * log_d)
-        q = (1 - level) / 2
-        lo, hi = np.quantile(preds, [q, 1 - q], axis=0)
-        return lo, hi
+        return percentile_interval(preds, level)
 
     def frontier_exponent(self, h: float, *, epsilon: float | None = None) -> float:
         """a(H) = beta(H) / (alpha(H) + beta(H)) of N_opt proportional to C^a."""
