@@ -212,21 +212,15 @@ def cmd_allocate(args) -> int:
         alloc = allocate(c, HOFFMANN_PARAMS)
         out = {"law": "hoffmann2022", **alloc.to_dict()}
     else:
-        law = _load(args.law)
-        out = {"law": law.name}
-        if law.kind == "data_dependent":
-            if args.gzip is None:
-                raise ValueError(f"{args.law} is a data-dependent law; pass --gzip H")
-            alloc = law.allocate(c, args.gzip, epsilon=args.epsilon)
-            out.update(h=args.gzip, epsilon=law.epsilon if args.epsilon is None else args.epsilon)
-        else:
-            if args.gzip is not None:
-                raise ValueError(f"{args.law} is a plain Chinchilla law; --gzip needs a data-dependent law")
-            alloc = law.allocate(c)
-            if law.bootstrap is not None:
-                iv = law.allocate_interval(c, level=args.level)
-                out["intervals"] = {k: {"lo": lo.tolist(), "hi": hi.tolist()} for k, (lo, hi) in iv.items()}
-                out["level"] = args.level
+        from pygzlaw.laws.report import allocation_report
+
+        rep = allocation_report(_load(args.law), c, h=args.gzip, epsilon=args.epsilon,
+                                level=args.level, h_name="--gzip")
+        alloc = rep.pop("allocation")
+        out = rep
+        if "intervals" in out:
+            out["intervals"] = {k: {"lo": lo.tolist(), "hi": hi.tolist()}
+                                for k, (lo, hi) in out["intervals"].items()}
         out.update(alloc.to_dict())
     rows = [f"law: {out['law']}" + (f"  H={out['h']}" if "h" in out else ""),
             f"{'C (FLOPs)':>12}{'N_opt':>12}{'D_opt':>12}{'D/N':>9}{'loss':>9}"]

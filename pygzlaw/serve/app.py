@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pygzlaw.atomic import write_json
 from pygzlaw.laws.io import load_law
+from pygzlaw.laws.report import allocation_report
 
 __all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
 
@@ -341,20 +342,11 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
 
     def _allocate(law, req: AllocateRequest):
         c, as_list = _as_array(req.budget_flops)
-        out = {"law": law.name}
-        if law.kind == "data_dependent":
-            if req.h is None:
-                raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
-            a = law.allocate(c, req.h, epsilon=req.epsilon)
-            out.update(h=req.h, epsilon=law.epsilon if req.epsilon is None else req.epsilon)
-        else:
-            if req.h is not None:
-                raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h needs a data-dependent law")
-            a = law.allocate(c)
-            if law.bootstrap is not None:
-                iv = law.allocate_interval(c, level=req.level)
-                out["level"] = req.level
-                out["intervals"] = {k: {"lo": _out(lo, as_list), "hi": _out(hi, as_list)} for k, (lo, hi) in iv.items()}
+        out = allocation_report(law, c, h=req.h, epsilon=req.epsilon, level=req.level)
+        a = out.pop("allocation")
+        if "intervals" in out:
+            out["intervals"] = {k: {"lo": _out(lo, as_list), "hi": _out(hi, as_list)}
+                                for k, (lo, hi) in out["intervals"].items()}
         for k in ("budget_flops", "n_params", "n_tokens", "tokens_per_param", "loss"):
             out[k] = _out(getattr(a, k), as_list)
         return out

@@ -100,7 +100,7 @@ def test_data_dependent_fit_allocate_plot(dd_csv, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["h"] == 0.45 and out["n_params"][0] > 0
     assert main(["allocate", "--compute", "1e21", "--law", str(law)]) == 2
-    assert "pass --gzip H" in capsys.readouterr().err
+    assert "is data-dependent; give --gzip (gzip compressibility H)" in capsys.readouterr().err
     assert main(["plot", "--law", str(law), "--points", str(dd_csv), "--out-dir", str(tmp_path / "figs")]) == 0
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert names == ["fit_d0.png", "fit_d1.png", "fit_d2.png", "frontier.png", "params_vs_h.png"]
