@@ -38,6 +38,32 @@ class OvertrainFit:
     n_ok: int
 
 
+def _best_curve_fit(model, x, y, starts):
+    """Plain least squares (scipy curve_fit) from every start; keep the lowest SSE.
+
+    Returns:
+        (best parameters or None, best SSE, number of starts that converged).
+    """
+    import warnings
+
+    from scipy.optimize import curve_fit
+
+    best, best_sse, n_ok = None, np.inf, 0
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for p0 in starts:
+            try:
+                popt, _ = curve_fit(model, x, y, p0=p0, maxfev=10000)
+            except (RuntimeError, ValueError):
+                continue
+            sse = float(np.sum((model(x, *popt) - y) ** 2))
+            if np.isfinite(sse):
+                n_ok += 1
+                if sse < best_sse:
+                    best, best_sse = popt, sse
+    return best, best_sse, n_ok
+
+
 def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> OvertrainFit:
     """Fit L(C, M) = E + (a M^eta + b M^-eta) C^-eta by curve_fit from every grid start (Gadre et al.).
 
@@ -53,8 +79,6 @@ def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> Overtra
     Raises:
         ValueError: fewer than 4 points or bad input; no start converged.
     """
-    from scipy.optimize import curve_fit
-
     c = as_float64("budget_flops", budget_flops).ravel()
     m = as_float64("token_multiplier", token_multiplier).ravel()
     y = as_float64("loss", loss).ravel()
@@ -68,22 +92,7 @@ def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> Overtra
     def model(_, e, a, b, eta):
         return e + (a * np.exp(eta * log_m) + b * np.exp(-eta * log_m)) * np.exp(-eta * log_c)
 
-    best, best_sse, n_ok = None, np.inf, 0
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for p0 in starts:
-                try:
-                    popt, _ = curve_fit(model, c, y, p0=p0, maxfev=10000)
-                except (RuntimeError, ValueError):
-                    continue
-                sse = float(np.sum((model(c, *popt) - y) ** 2))
-                if np.isfinite(sse):
-                    n_ok += 1
-                    if sse < best_sse:
-                        best, best_sse = popt, sse
+    best, best_sse, n_ok = _best_curve_fit(model, c, y, starts)
     if best is None:
         raise ValueError(f"no start of {len(starts)} converged when fitting the over-training law")
     return OvertrainFit(OvertrainParams(*(float(v) for v in best)), best_sse, len(starts), n_ok)
@@ -111,8 +120,6 @@ def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
     Returns:
         ErrorFit.
     """
-    from scipy.optimize import curve_fit
-
     x = as_float64("loss", loss).ravel()
     y = as_float64("error", error, positive=False).ravel()
     if x.size != y.size:
@@ -125,19 +132,7 @@ def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
     def model(v, eps, k, gamma):
         return eps - k * np.exp(-gamma * v)
 
-    best, best_sse = None, np.inf
-    import warnings
-
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for p0 in starts:
-            try:
-                popt, _ = curve_fit(model, x, y, p0=p0, maxfev=10000)
-            except (RuntimeError, ValueError):
-                continue
-            sse = float(np.sum((model(x, *popt) - y) ** 2))
-            if np.isfinite(sse) and sse < best_sse:
-                best, best_sse = popt, sse
+    best, best_sse, _ = _best_curve_fit(model, x, y, starts)
     if best is None:
         raise ValueError(f"no start of {len(starts)} converged when fitting the error law")
     return ErrorFit(ErrorParams(*(float(v) for v in best)), best_sse)
