@@ -79,6 +79,14 @@ class _WindowerBase:
         self._open_doc = -1
         self._open_windows = 0
 
+    def _full_batches(self) -> tuple:
+        """The batch collected so far once it holds batch_units (0 or 1 batches)."""
+        return (self._emit(),) if self._units >= self.batch_units else ()
+
+    def flush(self) -> tuple:
+        """The last partial batch, if any (0 or 1 batches)."""
+        return (self._emit(),) if self._units else ()
+
     def _close_doc(self, tail_len: int) -> None:
         self.n_docs += 1
         if tail_len:
@@ -119,9 +127,7 @@ class ByteWindower(_WindowerBase):
                     self._buf += memoryview(data)[n_full * w:]
                     self._runs.runs.append((doc, n_full, 1, tail))
                     self._units += tail
-            if self._units >= self.batch_units:
-                return (self._emit(),)
-            return ()
+            return self._full_batches()
         if self._carry or self._open_doc == doc:
             data = self._carry + data
         else:
@@ -144,13 +150,7 @@ class ByteWindower(_WindowerBase):
             self._open_doc = -1
         else:
             self._carry = bytes(data[n_full * w:])
-        if self._units >= self.batch_units:
-            return (self._emit(),)
-        return ()
-
-    def flush(self) -> tuple:
-        """The last partial batch, if any (0 or 1 batches)."""
-        return (self._emit(),) if self._units else ()
+        return self._full_batches()
 
     def _emit(self) -> Batch:
         offsets, doc, window = self._runs.arrays()
@@ -196,9 +196,7 @@ class TokenWindower(_WindowerBase):
             self._open_doc = -1
         else:
             self._carry = ids[n_full * w:].copy()
-        if self._units >= self.batch_units:
-            return (self._emit(),)
-        return ()
+        return self._full_batches()
 
     def feed_rows(self, first_doc: int, rows: np.ndarray) -> tuple:
         """Add whole documents of equal length, shape (n_docs, doc_tokens); returns
@@ -222,12 +220,7 @@ class TokenWindower(_WindowerBase):
             self.n_tails += n_docs
             self.tail_units += n_docs * tail
         self.n_docs += n_docs
-        if self._units >= self.batch_units:
-            return (self._emit(),)
-        return ()
-
-    def flush(self) -> tuple:
-        return (self._emit(),) if self._units else ()
+        return self._full_batches()
 
     def _emit(self) -> Batch:
         offsets, doc, window = self._runs.arrays()
