@@ -1,6 +1,7 @@
 #include "sampler/sample_docs.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -13,9 +14,10 @@ namespace {
 
 enum class Outcome { kAccepted, kRejectedDepth, kRejectedLength };
 
+// Resume point of a block whose pending nonterminal is being expanded.
 struct Frame {
-    const int32_t* next;  // next symbol of this rule's right-hand side
-    const int32_t* end;
+    const Segment* next;
+    int32_t root;  // depth of the block's root nonterminal
 };
 
 // Documents per work item: large enough to amortise the atomic hand-out, small
@@ -23,132 +25,138 @@ struct Frame {
 constexpr int64_t kDocsPerChunk = 64;
 constexpr int64_t kSentencesPerChunk = 256;
 
-// Expands sentences top-down, left to right, with an explicit stack. One per
-// worker: the stack (max_depth frames) is allocated once per call.
+// Writes runs into one document. Runs are copied in 32-byte chunks (two
+// vector moves) while the chunk stays inside the document, since most runs
+// are short and a variable-length memcpy costs more than the copy itself.
+template <class T>
+struct DocEmit {
+    static constexpr int64_t kChunk = 32 / static_cast<int64_t>(sizeof(T));
+    static_assert(kChunk <= kTokenPad, "token tables must be padded by one chunk");
+    T* dst;
+    int64_t room;
+    inline void operator()(const T* src, int64_t n, int64_t at) const noexcept {
+        T* d = dst + at;
+        if (at + n + kChunk <= room) {
+            for (int64_t i = 0; i < n; i += kChunk) std::memcpy(d + i, src + i, sizeof(T) * kChunk);
+        } else {
+            std::memcpy(d, src, sizeof(T) * static_cast<size_t>(n));
+        }
+    }
+};
+
+// Expands sentences top-down, left to right, one block per draw, with an
+// explicit stack of resume points. One per worker: the stack (max_depth
+// frames) and the per-nonterminal fast-table depth limits are set up once.
 class Expander {
   public:
-    Expander(const CompiledGrammar& g, const SamplerGuards& guards)
-        : g_(g), guards_(guards), stack_(static_cast<size_t>(guards.max_depth)) {}
-
-    // One rule of nonterminal nt by its alias table: one 64-bit draw, the high
-    // 32 bits pick a column (Lemire's multiply-shift), the low 32 bits decide
-    // between the column and its alias. Single-rule nonterminals draw nothing.
-    inline int64_t choose_rule(int32_t nt, SplitMix64& rng) const noexcept {
-        const int64_t lo = g_.rule_offsets[nt];
-        const uint64_t n = static_cast<uint64_t>(g_.rule_offsets[nt + 1] - lo);
-        if (n == 1) return lo;
-        const uint64_t r = rng.next();
-        uint64_t j = ((r >> 32) * n) >> 32;
-        if (static_cast<uint32_t>(r) >= g_.alias_threshold[lo + j])
-            j = static_cast<uint64_t>(g_.alias_other[lo + j]);
-        return lo + static_cast<int64_t>(j);
+    Expander(const BlockGrammar& g, const SamplerGuards& guards)
+        : g_(g), guards_(guards), stack_(static_cast<size_t>(guards.max_depth) + 1),
+          fast_limit_(static_cast<size_t>(g.n_nonterminals)) {
+        for (int32_t nt = 0; nt < g.n_nonterminals; ++nt)
+            fast_limit_[static_cast<size_t>(nt)] = guards.max_depth - g.height[nt];
     }
 
-    // Samples one sentence from the start symbol, depth first, left to right,
-    // calling emit(token, offset_in_sentence) for its first `room` terminals.
-    // Past `room` the rest is only counted: the sentence is still finished so
-    // the guards judge all of it, as in the reference, but runs of terminals
-    // are jumped over with the skip table. A sentence that would nest deeper
-    // than max_depth or grow past max_sentence_tokens is abandoned at that
-    // point (the caller discards what was emitted); draws happen only at
-    // nonterminals, so the draws consumed are exactly the reference's.
-    // *n_tokens gets the sentence length (up to the rejection point).
-    template <class Emit>
-    inline Outcome sentence(SplitMix64& rng, int64_t room, int64_t* n_tokens,
+    // First segment of one block of nonterminal nt at depth d: from the fast
+    // table when every nonterminal it expands inside stays within max_depth,
+    // else from the plain one. Alias draw: one 64-bit draw r, column
+    // j = (r * m) >> 64, kept when the low 64 bits of r * m are below its
+    // threshold. One-block tables draw nothing.
+    inline const Segment* choose_block(int32_t nt, int32_t d, SplitMix64& rng) const noexcept {
+        const int64_t* off = g_.table_offsets +
+                             (d <= fast_limit_[static_cast<size_t>(nt)] ? nt : g_.n_nonterminals + nt);
+        const int64_t lo = off[0];
+        const uint64_t m = static_cast<uint64_t>(off[1] - lo);
+        if (m == 1) return g_.segments + g_.alias[lo].keep;
+        const unsigned __int128 x = static_cast<unsigned __int128>(rng.next()) * m;
+        const AliasEntry& a = g_.alias[lo + static_cast<int64_t>(x >> 64)];
+        // Branch-free select: the coin is random, a branch would mispredict often.
+        const int32_t take_keep = -static_cast<int32_t>(static_cast<uint64_t>(x) < a.threshold);
+        return g_.segments + (a.other ^ ((a.keep ^ a.other) & take_keep));
+    }
+
+    // Samples one sentence, calling emit(src, n, offset_in_sentence) for its
+    // runs within the first `room` tokens. Past `room` the rest is only
+    // counted: the sentence is still finished so the guards judge all of it,
+    // as in rule-by-rule sampling. A sentence that would nest deeper than
+    // max_depth or grow past max_sentence_tokens is abandoned at that point
+    // (the caller discards what was emitted). *n_tokens gets its length (up to
+    // the rejection point).
+    template <class T, class Emit>
+    inline Outcome sentence(SplitMix64& rng, const T* tokens, int64_t room, int64_t* n_tokens,
                             Emit&& emit) noexcept {
-        Frame* const base = stack_.data();
-        Frame* const limit = base + guards_.max_depth;  // frame index i has depth i + 1
+        const int32_t max_depth = guards_.max_depth;
         const int64_t max_len = guards_.max_sentence_tokens;
-        const int32_t* const rhs = g_.rhs_symbols;
-        const int64_t* const rhs_off = g_.rhs_offsets;
-        int64_t len = 0;
-        Frame* top = base;
-        int64_t r = choose_rule(g_.start, rng);
-        *top = Frame{rhs + rhs_off[r], rhs + rhs_off[r + 1]};
-        // Phase 1: emit, one symbol at a time (fastest for the short runs of
-        // terminals random grammars have; a run-copying variant measured slower).
-        // The top frame lives in registers (p, e); frames below hold resume points.
-        const int32_t* p = top->next;
-        const int32_t* e = top->end;
         const int64_t stop = room < max_len ? room : max_len;
+        Frame* const base = stack_.data();
+        Frame* top = base;  // first free frame
+        int64_t len = 0;
+        int32_t root = 1;
+        const Segment* seg = choose_block(g_.start, root, rng);
+        // Phase 1: emit.
         for (;;) {
-            if (p == e) {
-                if (top == base) {
-                    *n_tokens = len;
-                    return Outcome::kAccepted;
+            const Segment s = *seg;
+            if (len + s.length > stop) {
+                if (stop == max_len) {
+                    *n_tokens = max_len;
+                    return Outcome::kRejectedLength;
                 }
-                --top;
-                p = top->next;
-                e = top->end;
-                continue;
+                emit(tokens + s.token, room - len, len);  // the document is full:
+                break;                                    // phase 2 counts this segment
             }
-            const int32_t s = *p;
-            if (s >= 0) {
-                if (len == stop) {
-                    // One more terminal follows: past max_len it is rejected here
-                    // (phase 2 would reject at the same point); else the document
-                    // is full and the rest is only counted.
-                    if (len == max_len) {
-                        *n_tokens = len;
-                        return Outcome::kRejectedLength;
-                    }
-                    top->next = p;
-                    top->end = e;
-                    break;
-                }
-                emit(s, len);
-                ++len;
-                ++p;
-            } else {
-                if (top + 1 >= limit) {
+            emit(tokens + s.token, static_cast<int64_t>(s.length), len);
+            len += s.length;
+            if (s.nt >= 0) {
+                const int32_t d = root + s.depth;
+                if (d > max_depth) {
                     *n_tokens = len;
                     return Outcome::kRejectedDepth;
                 }
-                top->next = p + 1;
-                r = choose_rule(-s - 1, rng);
-                ++top;
-                p = rhs + rhs_off[r];
-                e = rhs + rhs_off[r + 1];
-                top->end = e;
+                if (!s.last) *top++ = Frame{seg + 1, root};
+                seg = choose_block(s.nt, d, rng);
+                root = d;
+            } else if (top != base) {
+                --top;
+                seg = top->next;
+                root = top->root;
+            } else {
+                *n_tokens = len;
+                return Outcome::kAccepted;
             }
         }
-        // Phase 2: count. Jump to the next nonterminal (or the rule's end),
-        // adding the terminals passed over.
-        const int64_t* const skip = g_.skip;
+        // Phase 2: count, same walk without writing.
         for (;;) {
-            const int32_t* p = top->next;
-            if (p == top->end) {
-                if (top == base) break;
-                --top;
-                continue;
-            }
-            const int32_t* nt = rhs + skip[p - rhs];
-            len += nt - p;
+            const Segment s = *seg;
+            len += s.length;
             if (len > max_len) {
                 *n_tokens = max_len;
                 return Outcome::kRejectedLength;
             }
-            if (nt == top->end) {
-                top->next = nt;
-                continue;
+            if (s.nt >= 0) {
+                const int32_t d = root + s.depth;
+                if (d > max_depth) {
+                    *n_tokens = len;
+                    return Outcome::kRejectedDepth;
+                }
+                if (!s.last) *top++ = Frame{seg + 1, root};
+                seg = choose_block(s.nt, d, rng);
+                root = d;
+            } else if (top != base) {
+                --top;
+                seg = top->next;
+                root = top->root;
+            } else {
+                break;
             }
-            if (top + 1 >= limit) {
-                *n_tokens = len;
-                return Outcome::kRejectedDepth;
-            }
-            top->next = nt + 1;
-            r = choose_rule(-*nt - 1, rng);
-            ++top;
-            *top = Frame{rhs + rhs_off[r], rhs + rhs_off[r + 1]};
         }
         *n_tokens = len;
         return Outcome::kAccepted;
     }
 
   private:
-    const CompiledGrammar& g_;
+    const BlockGrammar& g_;
     SamplerGuards guards_;
     std::vector<Frame> stack_;
+    std::vector<int32_t> fast_limit_;  // use nt's fast table at depths <= this
 };
 
 // Keeps the error with the lowest item index, so the reported error does not
@@ -170,9 +178,11 @@ void add_counts(SampleCounts* total, const SampleCounts& part, std::mutex& mu) {
     total->n_tokens_sampled += part.n_tokens_sampled;
 }
 
-Status check_args(const CompiledGrammar& g, const SamplerGuards& guards) {
+Status check_args(const BlockGrammar& g, const SamplerGuards& guards) {
     if (g.n_nonterminals <= 0 || g.start < 0 || g.start >= g.n_nonterminals)
         return Status{kInvalidArgument, -1, "compiled grammar has no valid start nonterminal"};
+    if (guards.max_depth > std::numeric_limits<int32_t>::max() - 64)
+        return Status{kInvalidArgument, -1, "max_depth is too large"};
     if (guards.max_depth < 1) return Status{kInvalidArgument, -1, "max_depth must be >= 1"};
     if (guards.max_sentence_tokens < 1)
         return Status{kInvalidArgument, -1, "max_sentence_tokens must be >= 1"};
@@ -180,12 +190,20 @@ Status check_args(const CompiledGrammar& g, const SamplerGuards& guards) {
 }
 
 template <class T>
-Status sample_docs_impl(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+const T* tokens_of(const BlockGrammar& g) noexcept;
+template <>
+const int32_t* tokens_of<int32_t>(const BlockGrammar& g) noexcept { return g.tokens_i32; }
+template <>
+const uint16_t* tokens_of<uint16_t>(const BlockGrammar& g) noexcept { return g.tokens_u16; }
+
+template <class T>
+Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                         int64_t first_doc, int64_t n_docs, int64_t doc_tokens, int32_t separator,
                         int n_threads, T* out, SampleCounts* counts) noexcept {
     Status st = check_args(g, guards);
     if (st.code != 0) return st;
     if (doc_tokens < 1) return Status{kInvalidArgument, -1, "doc_tokens must be >= 1"};
+    const T* const tokens = tokens_of<T>(g);
     FirstError first_error;
     std::mutex counts_mu;
     try {
@@ -200,10 +218,8 @@ Status sample_docs_impl(const CompiledGrammar& g, const SamplerGuards& guards, u
                 while (pos < doc_tokens) {
                     T* const dst = doc + pos;
                     int64_t len = 0;
-                    const Outcome o = ex.sentence(rng, doc_tokens - pos, &len,
-                                                  [dst](int32_t s, int64_t i) {
-                                                      dst[i] = static_cast<T>(s);
-                                                  });
+                    const Outcome o = ex.sentence(rng, tokens, doc_tokens - pos, &len,
+                                                  DocEmit<T>{dst, doc_tokens - pos});
                     local.n_tokens_sampled += len;
                     if (o != Outcome::kAccepted) {
                         if (o == Outcome::kRejectedDepth) ++local.n_rejected_depth;
@@ -234,21 +250,21 @@ Status sample_docs_impl(const CompiledGrammar& g, const SamplerGuards& guards, u
 
 }  // namespace
 
-Status sample_docs_i32(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+Status sample_docs_i32(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                        int64_t first_doc, int64_t n_docs, int64_t doc_tokens, int32_t separator,
                        int n_threads, int32_t* out, SampleCounts* counts) noexcept {
     return sample_docs_impl<int32_t>(g, guards, seed, first_doc, n_docs, doc_tokens, separator,
                                      n_threads, out, counts);
 }
 
-Status sample_docs_u16(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+Status sample_docs_u16(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                        int64_t first_doc, int64_t n_docs, int64_t doc_tokens, int32_t separator,
                        int n_threads, uint16_t* out, SampleCounts* counts) noexcept {
     return sample_docs_impl<uint16_t>(g, guards, seed, first_doc, n_docs, doc_tokens, separator,
                                       n_threads, out, counts);
 }
 
-Status sample_sentences(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+Status sample_sentences(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                         int64_t first_sentence, int64_t n_sentences, int n_threads,
                         std::vector<int32_t>* tokens, std::vector<int64_t>* lengths,
                         SampleCounts* counts) noexcept {
@@ -270,8 +286,11 @@ Status sample_sentences(const CompiledGrammar& g, const SamplerGuards& guards, u
                 int64_t rejected_in_a_row = 0;
                 for (;;) {
                     int64_t len = 0;
-                    const Outcome o = ex.sentence(rng, std::numeric_limits<int64_t>::max(), &len,
-                                                  [&buf](int32_t s, int64_t) { buf.push_back(s); });
+                    const Outcome o = ex.sentence(
+                        rng, g.tokens_i32, std::numeric_limits<int64_t>::max(), &len,
+                        [&buf](const int32_t* src, int64_t n, int64_t) {
+                            buf.insert(buf.end(), src, src + n);
+                        });
                     local.n_tokens_sampled += len;
                     if (o == Outcome::kAccepted) {
                         (*lengths)[static_cast<size_t>(i)] = len;

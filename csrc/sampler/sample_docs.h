@@ -1,10 +1,11 @@
 // Native PCFG sampler: fixed-length packed documents and unpacked sentences.
 //
-// The grammar arrives compiled (pygzlaw/sampler/compile.py): per-nonterminal
-// alias tables for O(1) rule choice and right-hand sides whose symbols are
-// already token ids (>= 0) or nonterminals (-nt - 1), plus a skip table that
-// jumps over runs of terminals once a document is full. Nothing here allocates
-// per token or touches Python.
+// The grammar arrives unrolled into derivation blocks
+// (pygzlaw/sampler/blocks.py): each nonterminal has a "fast" table of blocks
+// (several rule choices expanded at once) and a "plain" table (its rules),
+// each with an alias table for O(1) choice. A block is a list of segments: a
+// run of token ids, then one pending nonterminal (none in the last segment).
+// Nothing here allocates per token or touches Python.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -13,19 +14,37 @@
 
 namespace pgz {
 
-struct CompiledGrammar {
-    int32_t n_nonterminals;
-    int32_t start;                    // nonterminal each sentence starts from
-    const int64_t* rule_offsets;      // (n_nonterminals + 1): rules of nt i
-    const uint32_t* alias_threshold;  // (n_rules): keep local rule j if low 32 bits < threshold
-    const int32_t* alias_other;       // (n_rules): local rule index taken otherwise
-    const int64_t* rhs_offsets;       // (n_rules + 1)
-    const int32_t* rhs_symbols;       // token id (>= 0) or -(nt + 1)
-    // skip[i]: index of the first nonterminal at or after symbol i in its rule,
-    // or the rule's end. Lets the cut sentence be finished without touching its
-    // terminals (only their count matters once the document is full).
-    const int64_t* skip;
+// A run of tokens, then a pending nonterminal (nt = -1: none). Only a block's
+// last segment may have nt = -1; a last segment with nt >= 0 is a tail call.
+struct Segment {
+    int32_t token;   // first token of the run in BlockGrammar::tokens_*
+    int32_t length;  // run length (tokens)
+    int32_t nt;      // pending nonterminal after the run, or -1
+    int16_t depth;   // its depth relative to the block's root nonterminal (>= 1)
+    int16_t last;    // 1 in a block's last segment
 };
+
+// One alias column, with both candidate blocks resolved to their first segment.
+struct AliasEntry {
+    uint64_t threshold;  // keep this column's block if the low 64 bits of r * m < threshold
+    int32_t keep;        // first segment of the column's own block
+    int32_t other;       // first segment of its alias block
+};
+
+struct BlockGrammar {
+    int32_t n_nonterminals;
+    int32_t start;                 // nonterminal each sentence starts from
+    const int64_t* table_offsets;  // (2 n + 1): fast table of nt at nt, plain at n + nt
+    const AliasEntry* alias;       // (n_blocks)
+    const Segment* segments;
+    const int32_t* height;         // (n): deepest relative depth inside nt's fast blocks
+    // The runs' token ids in the output dtype, padded by kTokenPad so runs can
+    // be copied in fixed-size chunks.
+    const int32_t* tokens_i32;
+    const uint16_t* tokens_u16;
+};
+
+constexpr int64_t kTokenPad = 32;  // = blocks.TOKEN_PAD
 
 struct SamplerGuards {
     int32_t max_depth;            // deepest allowed nonterminal nesting (start = depth 1)
@@ -44,16 +63,16 @@ struct SampleCounts {
 // Fills out[i * doc_tokens : (i + 1) * doc_tokens] with document first_doc + i for
 // i in [0, n_docs). Sentences are joined by `separator` and the stream is cut at
 // exactly doc_tokens. Document d depends only on (grammar, seed, d).
-Status sample_docs_i32(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+Status sample_docs_i32(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                        int64_t first_doc, int64_t n_docs, int64_t doc_tokens, int32_t separator,
                        int n_threads, int32_t* out, SampleCounts* counts) noexcept;
-Status sample_docs_u16(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+Status sample_docs_u16(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                        int64_t first_doc, int64_t n_docs, int64_t doc_tokens, int32_t separator,
                        int n_threads, uint16_t* out, SampleCounts* counts) noexcept;
 
 // Unpacked sentences first_sentence .. first_sentence + n_sentences - 1, each from
 // its own stream (seed, index). Appends tokens and per-sentence lengths.
-Status sample_sentences(const CompiledGrammar& g, const SamplerGuards& guards, uint64_t seed,
+Status sample_sentences(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                         int64_t first_sentence, int64_t n_sentences, int n_threads,
                         std::vector<int32_t>* tokens, std::vector<int64_t>* lengths,
                         SampleCounts* counts) noexcept;

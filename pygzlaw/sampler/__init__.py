@@ -25,8 +25,13 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         "reinstall with a C++17 compiler: pip install -e ."
     ) from exc
 
-__all__ = ["Sampler", "SampleStats", "sample_sentences", "compile_grammar", "SEPARATORS"]
+__all__ = ["Sampler", "SampleStats", "sample_sentences", "compile_grammar", "SEPARATORS",
+           "STREAM_VERSION"]
 
+# Which random numbers give which documents. Bumped whenever that mapping
+# changes (the distribution never does), so a dataset is never resumed with
+# shards from two mappings. 2: derivation blocks with 64-bit alias columns.
+STREAM_VERSION = 2
 DEFAULT_MAX_DEPTH = 1000  # ≈ the research code's limit: Python's 1000-frame recursion limit
 DEFAULT_MAX_SENTENCE_TOKENS = 1 << 20
 MAX_DEPTH_LIMIT = 1 << 22  # stack frames are 16 bytes: 64 MiB per thread at most
@@ -93,8 +98,13 @@ def _check_guards(max_depth: int, max_sentence_tokens: int) -> None:
 
 
 def _native_grammar(t: CompiledTables):
-    return _native.NativeGrammar(t.start, t.rule_offsets, t.alias_threshold, t.alias_other,
-                                 t.rhs_offsets, t.rhs_symbols, t.skip)
+    b = t.blocks
+    # uint16 copy of the runs for uint16 output (ids beyond 65535 only ever go
+    # to int32 buffers: fill() refuses uint16 for such vocabularies)
+    tokens_u16 = b.tokens.astype(np.uint16) if t.vocab_size <= 1 << 16 else np.zeros(
+        len(b.tokens), dtype=np.uint16)
+    return _native.NativeGrammar(t.start, b.table_offsets, b.alias, b.segments, b.height,
+                                 b.tokens, tokens_u16)
 
 
 class Sampler:

@@ -8,29 +8,33 @@ from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pygzlaw.sampler._native cimport (
-    CompiledGrammar, SampleCounts, SamplerGuards, Status,
+    AliasEntry, BlockGrammar, SampleCounts, SamplerGuards, Segment, Status,
     sample_docs_i32, sample_docs_u16, sample_sentences,
 )
 
 
 cdef class NativeGrammar:
-    """Owns the compiled arrays and the C struct that points into them."""
-    cdef CompiledGrammar g
+    """Owns the block tables and the C struct that points into them."""
+    cdef BlockGrammar g
     cdef object _keep  # the numpy arrays the pointers refer to
 
-    def __init__(self, int32_t start, const int64_t[::1] rule_offsets,
-                 const uint32_t[::1] alias_threshold, const int32_t[::1] alias_other,
-                 const int64_t[::1] rhs_offsets, const int32_t[::1] rhs_symbols,
-                 const int64_t[::1] skip):
-        self._keep = (rule_offsets, alias_threshold, alias_other, rhs_offsets, rhs_symbols, skip)
-        self.g.n_nonterminals = <int32_t>(rule_offsets.shape[0] - 1)
+    def __init__(self, int32_t start, const int64_t[::1] table_offsets, alias, segments,
+                 const int32_t[::1] height, const int32_t[::1] tokens_i32,
+                 const uint16_t[::1] tokens_u16):
+        # alias / segments are numpy structured arrays laid out like the C structs
+        if alias.dtype.itemsize != sizeof(AliasEntry) or segments.dtype.itemsize != sizeof(Segment):
+            raise ValueError("block tables do not match the native struct layout")
+        cdef const unsigned char[::1] alias_bytes = alias.view(np.uint8)
+        cdef const unsigned char[::1] seg_bytes = segments.view(np.uint8)
+        self._keep = (table_offsets, alias, segments, height, tokens_i32, tokens_u16)
+        self.g.n_nonterminals = <int32_t>height.shape[0]
         self.g.start = start
-        self.g.rule_offsets = &rule_offsets[0]
-        self.g.alias_threshold = &alias_threshold[0]
-        self.g.alias_other = &alias_other[0]
-        self.g.rhs_offsets = &rhs_offsets[0]
-        self.g.rhs_symbols = &rhs_symbols[0]
-        self.g.skip = &skip[0]
+        self.g.table_offsets = &table_offsets[0]
+        self.g.alias = <const AliasEntry*>&alias_bytes[0]
+        self.g.segments = <const Segment*>&seg_bytes[0]
+        self.g.height = &height[0]
+        self.g.tokens_i32 = &tokens_i32[0]
+        self.g.tokens_u16 = &tokens_u16[0]
 
 
 cdef SamplerGuards _guards(int32_t max_depth, int64_t max_sentence_tokens,

@@ -26,7 +26,7 @@ FILL_CHUNK_TOKENS = 1 << 22  # tokens per native call, so the progress bar moves
 H_SAMPLE_DOCS = 1000  # the paper's sample size for the median gzip ratio
 # Parameters that must match for a resume (threads never change the output).
 IDENTITY_KEYS = ("grammar", "seed", "separator", "dtype", "doc_tokens", "shard_docs", "n_docs",
-                 "guards")
+                 "guards", "sampler_stream")
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
 
@@ -296,7 +296,7 @@ def cmd_generate(args) -> int:
 
     from pygzlaw import __version__
     from pygzlaw.grammar import grammar_to_dict
-    from pygzlaw.sampler import SampleStats, Sampler
+    from pygzlaw.sampler import STREAM_VERSION, SampleStats, Sampler
 
     grammar, origin = _resolve_grammar(args)
     if args.out is None:
@@ -322,6 +322,7 @@ def cmd_generate(args) -> int:
         "dtype": sampler.dtype.name, "doc_tokens": doc_tokens, "shard_docs": shard_docs,
         "n_docs": n_docs, "n_tokens": n_docs * doc_tokens,
         "guards": {"max_depth": args.max_depth, "max_sentence_tokens": args.max_sentence_tokens},
+        "sampler_stream": STREAM_VERSION,
         "complete": False, "shards": [], "stats": None,
     }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pygzlaw.sampler.blocks import BlockTables
 from pygzlaw.sampler.compile import CompiledTables
 
 MASK64 = (1 << 64) - 1
@@ -41,38 +42,49 @@ class RejectedLength(Exception):
     pass
 
 
-def choose_rule(t: CompiledTables, nt: int, rng: SplitMix64) -> int:
-    lo, hi = int(t.rule_offsets[nt]), int(t.rule_offsets[nt + 1])
-    n = hi - lo
-    if n == 1:
-        return lo
-    r = rng.next()
-    j = ((r >> 32) * n) >> 32
-    if (r & 0xFFFFFFFF) >= int(t.alias_threshold[lo + j]):
-        j = int(t.alias_other[lo + j])
-    return lo + j
+def fast_limits(b: BlockTables, max_depth: int) -> list[int]:
+    """Depths up to which each nonterminal's fast table is used."""
+    return [max_depth - int(h) for h in b.height]
+
+
+def choose_block(b: BlockTables, nt: int, depth: int, limits: list[int], rng: SplitMix64) -> int:
+    """First segment of a block of nt drawn at ``depth`` (csrc: Expander::choose_block)."""
+    lo, hi = b.table(nt, depth <= limits[nt])
+    m = hi - lo
+    if m == 1:
+        return int(b.alias[lo]["keep"])
+    x = rng.next() * m
+    a = b.alias[lo + (x >> 64)]
+    return int(a["keep"]) if (x & MASK64) < int(a["threshold"]) else int(a["other"])
 
 
 def sentence_reference(t: CompiledTables, rng: SplitMix64, max_depth: int,
                        max_sentence_tokens: int) -> list[int]:
-    """One sentence, expanded recursively (depth-first, left to right).
+    """One sentence, blocks expanded recursively (depth-first, left to right).
 
     Raises RejectedDepth / RejectedLength at the same point the native sampler
     abandons the attempt.
     """
+    b = t.blocks
+    limits = fast_limits(b, max_depth)
+    segs, toks = b.segments.tolist(), b.tokens.tolist()
     out: list[int] = []
 
     def expand(nt: int, depth: int) -> None:
-        r = choose_rule(t, nt, rng)
-        for s in t.rhs_symbols[t.rhs_offsets[r]:t.rhs_offsets[r + 1]].tolist():
-            if s >= 0:
+        i = choose_block(b, nt, depth, limits, rng)
+        while True:
+            token, length, child, rel, last = segs[i]
+            for tok in toks[token:token + length]:
                 if len(out) + 1 > max_sentence_tokens:
                     raise RejectedLength
-                out.append(s)
-            else:
-                if depth + 1 > max_depth:
+                out.append(tok)
+            if child >= 0:
+                if depth + rel > max_depth:
                     raise RejectedDepth
-                expand(-s - 1, depth + 1)
+                expand(child, depth + rel)
+            if last:
+                return
+            i += 1
 
     expand(t.start, 1)
     return out

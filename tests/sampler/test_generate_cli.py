@@ -151,6 +151,17 @@ def test_mismatched_parameters_error_and_overwrite(tmp_path):
     np.testing.assert_array_equal(np.load(out / "shard-00000.npy"), s.sample(1000)[0])
 
 
+def test_refuses_to_resume_shards_of_another_sampler_stream(tmp_path):
+    out = tmp_path / "ds"
+    run("generate", *BASE, "--out", str(out))
+    m = json.loads((out / "manifest.json").read_text())
+    del m["sampler_stream"]  # as written before stream version 2
+    m["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"sampler_stream: None → 2"):
+        run("generate", *BASE, "--out", str(out))
+
+
 def test_refuses_directory_with_foreign_shards(tmp_path):
     out = tmp_path / "ds"
     out.mkdir()

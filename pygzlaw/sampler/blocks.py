@@ -1,0 +1,268 @@
+"""Unroll a compiled grammar into derivation blocks: several rule choices per draw.
+
+Random PCFG sentences are short (2–40 tokens on the paper's presets) and most
+of a naive sampler's time goes to one random draw, one alias lookup and one
+stack push per rule. A *block* of nonterminal X is a derivation fragment: X's
+rule with some of the nonterminals it produced already expanded in turn. X's
+blocks partition X's derivations by their first rule choices, and a block's
+probability is the product of those choices' probabilities, so drawing one
+block from X's blocks is distributed exactly as drawing the rules one by one
+(the sentences have the same distribution; the random stream is consumed
+differently).
+
+Blocks are grown like a Tunstall code: start from X's rules and repeatedly
+replace the most probable block by the expansions of its leftmost pending
+nonterminal, while the budget allows. Each nonterminal gets two tables:
+
+- ``fast``: the unrolled blocks (up to the budget);
+- ``plain``: its rules as they are (one rule per block).
+
+Depth guard, exactly: a block records the deepest nesting it expanded inside
+(``height``). The sampler uses X's fast table at depth d only when
+d + height_max(X) <= max_depth, otherwise the plain one; pending nonterminals
+carry their own depth. The terminals and the depth checks therefore happen in
+the same left-to-right order as in rule-by-rule sampling, and a sentence is
+rejected (by depth or by length) exactly when rule-by-rule sampling rejects it.
+
+A block is stored as segments: a run of terminals then, except in the last
+segment, one pending nonterminal with its depth relative to the block's root.
+Runs are copied with one memcpy each by the native sampler.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+_TWO64 = float(2**64)
+_MAX_U64 = (1 << 64) - 1
+
+# Budgets chosen with bench/bench_sampler.py (see ARCHITECTURE.md, Sampler):
+# the start symbol's table decides most short sentences in one draw.
+DEFAULT_START_BLOCKS = 4096
+DEFAULT_NT_BLOCKS = 64
+DEFAULT_MAX_HEIGHT = 8
+# Extra tokens after the last run, so runs may be copied in fixed-size chunks.
+TOKEN_PAD = 32
+
+
+# One alias column: threshold, then the first segment of the column's own block
+# and of its alias (both resolved, so a draw costs one 16-byte load).
+ALIAS_DTYPE = np.dtype([("threshold", "=u8"), ("keep", "=i4"), ("other", "=i4")])
+# A run of `length` tokens at tokens[token:], then pending nonterminal `nt` at
+# relative `depth` (nt = -1: none). `last` marks a block's final segment; only
+# a final segment may have nt = -1, and a final one with nt >= 0 is a tail call.
+SEGMENT_DTYPE = np.dtype([("token", "=i4"), ("length", "=i4"), ("nt", "=i4"), ("depth", "=i2"),
+                          ("last", "=i2")])
+
+
+@dataclass(frozen=True)
+class BlockTables:
+    """Flat tables of derivation blocks (see module docstring).
+
+    Attributes:
+        n_nonterminals: k (the start symbol included).
+        start: index of the start nonterminal.
+        table_offsets: int64 (2 * n_nonterminals + 1,). Columns of nt's fast
+            table are [table_offsets[nt], table_offsets[nt + 1]); of its plain
+            table [table_offsets[n + nt], table_offsets[n + nt + 1]), n = n_nonterminals.
+        alias: ALIAS_DTYPE (n_blocks,). With r a 64-bit draw and m the table's
+            size, column j = (r * m) >> 64 gives block j (segments from
+            alias[j].keep) when (r * m) mod 2**64 < alias[j].threshold, else the
+            block starting at alias[j].other.
+        segments: SEGMENT_DTYPE (n_segments,).
+        tokens: int32 (n_tokens + TOKEN_PAD,), the runs' token ids (equal runs stored once).
+        height: int32 (n_nonterminals,), deepest relative depth expanded inside
+            any fast block of nt (0 when no fast block inlines anything).
+        block_segment: int64 (n_blocks,), first segment of each block.
+        probs: float64 (n_blocks,), each block's probability within its table.
+    """
+
+    n_nonterminals: int
+    start: int
+    table_offsets: np.ndarray
+    alias: np.ndarray
+    segments: np.ndarray
+    tokens: np.ndarray
+    height: np.ndarray
+    block_segment: np.ndarray
+    probs: np.ndarray
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.alias)
+
+    def table(self, nt: int, fast: bool) -> tuple[int, int]:
+        """[lo, hi) block range of nt's fast or plain table."""
+        i = nt if fast else self.n_nonterminals + nt
+        return int(self.table_offsets[i]), int(self.table_offsets[i + 1])
+
+    def block(self, b: int) -> list[tuple[int, ...]]:
+        """Segments (token_ids, nt, depth) of block b, for tests and analysis."""
+        out, i = [], int(self.block_segment[b])
+        while True:
+            s = self.segments[i]
+            out.append((tuple(self.tokens[s["token"]:s["token"] + s["length"]].tolist()),
+                        int(s["nt"]), int(s["depth"])))
+            if s["last"]:
+                return out
+            i += 1
+
+
+def alias_table_u64(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table with 64-bit thresholds.
+
+    Args:
+        probs: float64 (n,), positive (normalised here).
+
+    Returns:
+        (threshold uint64 (n,), other int32 (n,)): column j keeps j with
+        probability threshold[j] / 2**64, else gives other[j].
+    """
+    n = len(probs)
+    p = np.asarray(probs, dtype=np.float64)
+    scaled = (p * (n / float(np.sum(p)))).tolist()
+    keep = [1.0] * n
+    other = list(range(n))
+    small = [j for j in range(n) if scaled[j] < 1.0]
+    large = [j for j in range(n) if scaled[j] >= 1.0]
+    while small and large:
+        s, l = small.pop(), large.pop()
+        keep[s] = scaled[s]
+        other[s] = l
+        scaled[l] = (scaled[l] + scaled[s]) - 1.0
+        (small if scaled[l] < 1.0 else large).append(l)
+    # leftovers are 1 up to rounding: they never alias (other[j] = j)
+    threshold = np.array([min(int(k * _TWO64), _MAX_U64) for k in keep], dtype=np.uint64)
+    return threshold, np.array(other, dtype=np.int32)
+
+
+def _rules(rule_offsets: np.ndarray, rule_probs: np.ndarray, rhs_offsets: np.ndarray,
+           rhs_symbols: np.ndarray) -> list[list[tuple[float, list]]]:
+    """Per nonterminal: (probability, symbols) of each rule, symbols being
+    token ids (>= 0) or (nonterminal, relative depth 1) tuples."""
+    out = []
+    for nt in range(len(rule_offsets) - 1):
+        lo, hi = int(rule_offsets[nt]), int(rule_offsets[nt + 1])
+        p = np.asarray(rule_probs[lo:hi], dtype=np.float64)
+        p = (p / p.sum()).tolist()
+        rules = []
+        for j, r in enumerate(range(lo, hi)):
+            syms = rhs_symbols[rhs_offsets[r]:rhs_offsets[r + 1]].tolist()
+            rules.append((p[j], [s if s >= 0 else (-s - 1, 1) for s in syms]))
+        out.append(rules)
+    return out
+
+
+def _unroll(rules: list[list[tuple[float, list]]], nt: int, max_blocks: int,
+            max_height: int) -> list[tuple[float, int, list]]:
+    """Blocks (probability, height, symbols) of nt, grown Tunstall-style."""
+    blocks: dict[int, tuple[float, int, list]] = {}
+    heap: list[tuple[float, int]] = []
+    serial = 0
+
+    def add(p: float, h: int, syms: list) -> None:
+        nonlocal serial
+        blocks[serial] = (p, h, syms)
+        pend = next((s for s in syms if type(s) is tuple), None)
+        if pend is not None and pend[1] <= max_height:
+            heapq.heappush(heap, (-p, serial))
+        serial += 1
+
+    for p, syms in rules[nt]:
+        add(p, 0, syms)
+    while heap:
+        _, key = heapq.heappop(heap)
+        p, h, syms = blocks[key]
+        i = next(i for i, s in enumerate(syms) if type(s) is tuple)
+        child, depth = syms[i]
+        options = rules[child]
+        if len(blocks) - 1 + len(options) > max_blocks:
+            continue  # too wide for what is left; a narrower one may still fit
+        del blocks[key]
+        head, tail = syms[:i], syms[i + 1:]
+        for q, rhs in options:
+            inner = [s if type(s) is not tuple else (s[0], s[1] + depth) for s in rhs]
+            add(p * q, max(h, depth), head + inner + tail)
+    return [blocks[k] for k in sorted(blocks)]
+
+
+def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
+                 rhs_offsets: np.ndarray, rhs_symbols: np.ndarray, *, start_blocks: int = DEFAULT_START_BLOCKS,
+                 nt_blocks: int = DEFAULT_NT_BLOCKS,
+                 max_height: int = DEFAULT_MAX_HEIGHT) -> BlockTables:
+    """Block tables of a grammar whose terminals are already mapped to token ids.
+
+    Args:
+        start: the start nonterminal.
+        rule_offsets: int64 (k + 1,), rules of nonterminal i.
+        rule_probs: float64 (n_rules,), each nonterminal's rule probabilities.
+        rhs_offsets: int64 (n_rules + 1,).
+        rhs_symbols: int32, token id (>= 0) or -(nonterminal + 1).
+        start_blocks: budget of the start symbol's fast table (most short
+            sentences are one of its blocks).
+        nt_blocks: budget of every other nonterminal's fast table.
+        max_height: deepest relative depth a block may expand inside.
+    """
+    if start_blocks < 1 or nt_blocks < 1 or max_height < 0:
+        raise ValueError(f"start_blocks={start_blocks}, nt_blocks={nt_blocks} must be >= 1 and "
+                         f"max_height={max_height} >= 0")
+    rules = _rules(rule_offsets, rule_probs, rhs_offsets, rhs_symbols)
+    k = len(rules)
+    fast = [_unroll(rules, nt, start_blocks if nt == start else nt_blocks, max_height)
+            for nt in range(k)]
+    plain = [[(p, 0, syms) for p, syms in rules[nt]] for nt in range(k)]
+    tables = fast + plain
+
+    offsets = [0]
+    thresholds, others, probs, block_seg, segs, tokens = [], [], [], [], [], []
+    run_at: dict[tuple, int] = {}
+
+    def store(run: list) -> int:
+        key = tuple(run)
+        if key not in run_at:
+            run_at[key] = len(tokens)
+            tokens.extend(run)
+        return run_at[key]
+
+    for blocks in fast + plain:
+        p = np.array([b[0] for b in blocks])
+        thr, oth = alias_table_u64(p)
+        thresholds.append(thr)
+        others.append(oth + offsets[-1])
+        probs.append(p / p.sum())
+        for _, _, syms in blocks:
+            block_seg.append(len(segs))
+            run: list = []
+            for s in syms:
+                if type(s) is tuple:
+                    segs.append((store(run), len(run), s[0], s[1], 0))
+                    run = []
+                else:
+                    run.append(s)
+            if run or type(syms[-1]) is not tuple:
+                segs.append((store(run), len(run), -1, 0, 1))
+            else:  # ends on a nonterminal: a tail call, nothing to resume
+                segs[-1] = segs[-1][:4] + (1,)
+        offsets.append(offsets[-1] + len(blocks))
+    tokens.extend([0] * TOKEN_PAD)
+    block_seg_arr = np.array(block_seg, dtype=np.int64)
+    other_arr = np.concatenate(others)
+    alias = np.zeros(len(block_seg), dtype=ALIAS_DTYPE)
+    alias["threshold"] = np.concatenate(thresholds)
+    alias["keep"] = block_seg_arr
+    alias["other"] = block_seg_arr[other_arr]
+    out = BlockTables(
+        n_nonterminals=k, start=int(start),
+        table_offsets=np.array(offsets, dtype=np.int64),
+        alias=alias,
+        segments=np.array(segs, dtype=SEGMENT_DTYPE),
+        tokens=np.array(tokens, dtype=np.int32),
+        height=np.array([max(b[1] for b in blocks) for blocks in fast], dtype=np.int32),
+        block_segment=block_seg_arr,
+        probs=np.concatenate(probs))
+    for a in (out.table_offsets, out.alias, out.segments, out.tokens, out.height,
+              out.block_segment, out.probs):
+        a.setflags(write=False)
+    return out
