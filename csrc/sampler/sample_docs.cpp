@@ -74,6 +74,16 @@ class Expander {
         return g_.segments + (a.other ^ ((a.keep ^ a.other) & take_keep));
     }
 
+    // One entry of the document stream's table.
+    inline const StreamEntry& choose_entry(SplitMix64& rng) const noexcept {
+        const uint64_t m = static_cast<uint64_t>(g_.n_stream);
+        if (m == 1) return g_.stream_entries[0];
+        const unsigned __int128 x = static_cast<unsigned __int128>(rng.next()) * m;
+        const AliasEntry& a = g_.stream_alias[static_cast<int64_t>(x >> 64)];
+        const int32_t take_keep = -static_cast<int32_t>(static_cast<uint64_t>(x) < a.threshold);
+        return g_.stream_entries[a.other ^ ((a.keep ^ a.other) & take_keep)];
+    }
+
     // Samples one sentence, calling emit(src, n, offset_in_sentence) for its
     // runs within the first `room` tokens. Past `room` the rest is only
     // counted: the sentence is still finished so the guards judge all of it,
@@ -84,6 +94,14 @@ class Expander {
     template <class T, class Emit>
     inline Outcome sentence(SplitMix64& rng, const T* tokens, int64_t room, int64_t* n_tokens,
                             Emit&& emit) noexcept {
+        return sentence_from(choose_block(g_.start, 1, rng), rng, tokens, room, n_tokens, emit);
+    }
+
+    // The same, for a sentence whose first block (of the start symbol, at
+    // depth 1) is already chosen: it begins at segment `seg`.
+    template <class T, class Emit>
+    inline Outcome sentence_from(const Segment* seg, SplitMix64& rng, const T* tokens,
+                                 int64_t room, int64_t* n_tokens, Emit&& emit) noexcept {
         const int32_t max_depth = guards_.max_depth;
         const int64_t max_len = guards_.max_sentence_tokens;
         const int64_t stop = room < max_len ? room : max_len;
@@ -91,7 +109,6 @@ class Expander {
         Frame* top = base;  // first free frame
         int64_t len = 0;
         int32_t root = 1;
-        const Segment* seg = choose_block(g_.start, root, rng);
         // Phase 1: emit.
         for (;;) {
             const Segment s = *seg;
@@ -196,6 +213,94 @@ const int32_t* tokens_of<int32_t>(const BlockGrammar& g) noexcept { return g.tok
 template <>
 const uint16_t* tokens_of<uint16_t>(const BlockGrammar& g) noexcept { return g.tokens_u16; }
 
+// Per-document state shared by the two ways of filling a document.
+template <class T>
+struct DocWriter {
+    T* doc;
+    int64_t doc_tokens;
+    T separator;
+    SampleCounts* counts;
+    int64_t pos = 0;
+    int64_t rejected_in_a_row = 0;
+
+    // Outcome of one sentence attempt that began at pos and has `len` tokens.
+    inline void finish(Outcome o, int64_t len) noexcept {
+        counts->n_tokens_sampled += len;
+        if (o == Outcome::kAccepted) {
+            rejected_in_a_row = 0;
+            ++counts->n_sentences;
+            pos += len;
+            if (pos < doc_tokens) doc[pos++] = separator;
+        } else {
+            ++rejected_in_a_row;  // rewrite from pos: the discarded tokens are overwritten
+            if (o == Outcome::kRejectedDepth) ++counts->n_rejected_depth;
+            else ++counts->n_rejected_length;
+        }
+    }
+};
+
+// Sentence by sentence from the start symbol's table. Returns false when
+// max_consecutive_rejections attempts in a row were rejected.
+template <class T>
+bool fill_by_sentence(Expander& ex, SplitMix64& rng, const T* tokens, DocWriter<T>& w,
+                      int64_t max_rejections) noexcept {
+    while (w.pos < w.doc_tokens) {
+        const int64_t room = w.doc_tokens - w.pos;
+        int64_t len = 0;
+        const Outcome o = ex.sentence(rng, tokens, room, &len, DocEmit<T>{w.doc + w.pos, room});
+        w.finish(o, len);
+        if (w.rejected_in_a_row >= max_rejections) return false;
+    }
+    return true;
+}
+
+// From the document stream's table: one draw gives an entry's complete
+// sentences (copied as one run, separators included) and possibly the start
+// of one more, finished by the expander. Used only when the entries' complete
+// sentences pass the guards (checked once per call), so only partial
+// sentences can be rejected; a rejection discards the rest of the entry and
+// the stream goes on with a fresh draw, which is how the stream D -> S sep D
+// continues after a discarded sentence.
+template <class T>
+bool fill_by_stream(const BlockGrammar& g, Expander& ex, SplitMix64& rng, const T* tokens,
+                    DocWriter<T>& w, int64_t max_rejections) noexcept {
+    constexpr int64_t kChunk = DocEmit<T>::kChunk;
+    while (w.pos < w.doc_tokens) {
+        const StreamEntry& e = ex.choose_entry(rng);
+        const T* src = tokens + e.token;
+        if (w.pos + e.length + kChunk <= w.doc_tokens) {
+            T* d = w.doc + w.pos;
+            for (int64_t i = 0; i < e.length; i += kChunk)
+                std::memcpy(d + i, src + i, sizeof(T) * kChunk);
+            w.pos += e.length;
+            w.counts->n_sentences += e.n_complete;
+            w.counts->n_tokens_sampled += e.n_terminals;
+            if (e.n_complete > 0) w.rejected_in_a_row = 0;
+        } else {  // near the end: sentence by sentence, the last one cut
+            const int32_t* lens = g.stream_sentence_lengths + e.sentences;
+            for (int32_t k = 0; k < e.n_complete && w.pos < w.doc_tokens; ++k) {
+                const int64_t len = lens[k];
+                ++w.counts->n_sentences;
+                w.counts->n_tokens_sampled += len;
+                w.rejected_in_a_row = 0;
+                const int64_t n = std::min(len + 1, w.doc_tokens - w.pos);  // with its separator
+                std::memcpy(w.doc + w.pos, src, sizeof(T) * static_cast<size_t>(n));
+                w.pos += n;
+                src += len + 1;
+            }
+        }
+        if (e.partial >= 0 && w.pos < w.doc_tokens) {
+            const int64_t room = w.doc_tokens - w.pos;
+            int64_t len = 0;
+            const Outcome o = ex.sentence_from(g.segments + e.partial, rng, tokens, room, &len,
+                                               DocEmit<T>{w.doc + w.pos, room});
+            w.finish(o, len);
+            if (w.rejected_in_a_row >= max_rejections) return false;
+        }
+    }
+    return true;
+}
+
 template <class T>
 Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint64_t seed,
                         int64_t first_doc, int64_t n_docs, int64_t doc_tokens, int32_t separator,
@@ -204,6 +309,9 @@ Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint
     if (st.code != 0) return st;
     if (doc_tokens < 1) return Status{kInvalidArgument, -1, "doc_tokens must be >= 1"};
     const T* const tokens = tokens_of<T>(g);
+    const bool use_stream = g.n_stream > 0 && separator == g.stream_separator &&
+                            guards.max_depth >= g.stream_max_depth &&
+                            guards.max_sentence_tokens >= g.stream_max_sentence;
     FirstError first_error;
     std::mutex counts_mu;
     try {
@@ -211,31 +319,17 @@ Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint
             Expander ex(g, guards);
             SampleCounts local;
             for (int64_t i = begin; i < end; ++i) {
-                T* const doc = out + i * doc_tokens;
                 SplitMix64 rng(stream_state(seed, static_cast<uint64_t>(first_doc + i)));
-                int64_t pos = 0;
-                int64_t rejected_in_a_row = 0;
-                while (pos < doc_tokens) {
-                    T* const dst = doc + pos;
-                    int64_t len = 0;
-                    const Outcome o = ex.sentence(rng, tokens, doc_tokens - pos, &len,
-                                                  DocEmit<T>{dst, doc_tokens - pos});
-                    local.n_tokens_sampled += len;
-                    if (o != Outcome::kAccepted) {
-                        if (o == Outcome::kRejectedDepth) ++local.n_rejected_depth;
-                        else ++local.n_rejected_length;
-                        if (++rejected_in_a_row >= guards.max_consecutive_rejections) {
-                            first_error.offer(Status{kInvalidArgument, first_doc + i,
-                                                     "every sentence attempt was rejected by the "
-                                                     "depth/length guards"});
-                            return;
-                        }
-                        continue;  // rewrite from pos: the discarded tokens are overwritten
-                    }
-                    rejected_in_a_row = 0;
-                    ++local.n_sentences;
-                    pos += len;
-                    if (pos < doc_tokens) doc[pos++] = static_cast<T>(separator);
+                DocWriter<T> w{out + i * doc_tokens, doc_tokens, static_cast<T>(separator), &local};
+                const bool ok =
+                    use_stream
+                        ? fill_by_stream(g, ex, rng, tokens, w, guards.max_consecutive_rejections)
+                        : fill_by_sentence(ex, rng, tokens, w, guards.max_consecutive_rejections);
+                if (!ok) {
+                    first_error.offer(Status{kInvalidArgument, first_doc + i,
+                                             "every sentence attempt was rejected by the "
+                                             "depth/length guards"});
+                    return;
                 }
             }
             add_counts(counts, local, counts_mu);

@@ -31,6 +31,16 @@ struct AliasEntry {
     int32_t other;       // first segment of its alias block
 };
 
+// One entry of the document stream's table (blocks.STREAM_ENTRY_DTYPE).
+struct StreamEntry {
+    int32_t token;        // its complete sentences, each followed by the separator
+    int32_t length;       // tokens in that run
+    int32_t n_complete;   // complete sentences
+    int32_t n_terminals;  // length - n_complete
+    int32_t partial;      // first segment of the partial sentence, or -1
+    int32_t sentences;    // index of its first sentence length in stream_sentence_lengths
+};
+
 struct BlockGrammar {
     int32_t n_nonterminals;
     int32_t start;                 // nonterminal each sentence starts from
@@ -42,6 +52,14 @@ struct BlockGrammar {
     // be copied in fixed-size chunks.
     const int32_t* tokens_i32;
     const uint16_t* tokens_u16;
+    // The document stream's table (one draw gives several short sentences).
+    int64_t n_stream;                 // entries (0: documents sample sentence by sentence)
+    const AliasEntry* stream_alias;   // keep/other are entry indices
+    const StreamEntry* stream_entries;
+    const int32_t* stream_sentence_lengths;
+    int32_t stream_separator;         // separator inside the entries' runs
+    int32_t stream_max_depth;         // used only when max_depth >= this
+    int64_t stream_max_sentence;      // and max_sentence_tokens >= this
 };
 
 constexpr int64_t kTokenPad = 32;  // = blocks.TOKEN_PAD

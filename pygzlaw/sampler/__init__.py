@@ -30,7 +30,7 @@ __all__ = ["Sampler", "SampleStats", "sample_sentences", "compile_grammar", "SEP
 
 # Which random numbers give which documents. Bumped whenever that mapping
 # changes (the distribution never does), so a dataset is never resumed with
-# shards from two mappings. 2: derivation blocks with 64-bit alias columns.
+# shards from two mappings. 2: derivation blocks and the document stream table.
 STREAM_VERSION = 2
 DEFAULT_MAX_DEPTH = 1000  # ≈ the research code's limit: Python's 1000-frame recursion limit
 DEFAULT_MAX_SENTENCE_TOKENS = 1 << 20
@@ -103,8 +103,7 @@ def _native_grammar(t: CompiledTables):
     # to int32 buffers: fill() refuses uint16 for such vocabularies)
     tokens_u16 = b.tokens.astype(np.uint16) if t.vocab_size <= 1 << 16 else np.zeros(
         len(b.tokens), dtype=np.uint16)
-    return _native.NativeGrammar(t.start, b.table_offsets, b.alias, b.segments, b.height,
-                                 b.tokens, tokens_u16)
+    return _native.NativeGrammar(b, b.tokens, tokens_u16)
 
 
 class Sampler:

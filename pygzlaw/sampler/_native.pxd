@@ -16,6 +16,14 @@ cdef extern from "sampler/sample_docs.h" namespace "pgz" nogil:
         int32_t keep
         int32_t other
 
+    cdef struct StreamEntry:
+        int32_t token
+        int32_t length
+        int32_t n_complete
+        int32_t n_terminals
+        int32_t partial
+        int32_t sentences
+
     cdef struct BlockGrammar:
         int32_t n_nonterminals
         int32_t start
@@ -25,6 +33,13 @@ cdef extern from "sampler/sample_docs.h" namespace "pgz" nogil:
         const int32_t* height
         const int32_t* tokens_i32
         const uint16_t* tokens_u16
+        int64_t n_stream
+        const AliasEntry* stream_alias
+        const StreamEntry* stream_entries
+        const int32_t* stream_sentence_lengths
+        int32_t stream_separator
+        int32_t stream_max_depth
+        int64_t stream_max_sentence
 
     cdef struct SamplerGuards:
         int32_t max_depth

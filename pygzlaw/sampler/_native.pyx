@@ -8,33 +8,46 @@ from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pygzlaw.sampler._native cimport (
-    AliasEntry, BlockGrammar, SampleCounts, SamplerGuards, Segment, Status,
+    AliasEntry, BlockGrammar, SampleCounts, SamplerGuards, Segment, Status, StreamEntry,
     sample_docs_i32, sample_docs_u16, sample_sentences,
 )
 
 
 cdef class NativeGrammar:
-    """Owns the block tables and the C struct that points into them."""
+    """Owns the block tables (pygzlaw.sampler.blocks.BlockTables) and the C
+    struct that points into them."""
     cdef BlockGrammar g
     cdef object _keep  # the numpy arrays the pointers refer to
 
-    def __init__(self, int32_t start, const int64_t[::1] table_offsets, alias, segments,
-                 const int32_t[::1] height, const int32_t[::1] tokens_i32,
-                 const uint16_t[::1] tokens_u16):
-        # alias / segments are numpy structured arrays laid out like the C structs
-        if alias.dtype.itemsize != sizeof(AliasEntry) or segments.dtype.itemsize != sizeof(Segment):
+    def __init__(self, b, const int32_t[::1] tokens_i32, const uint16_t[::1] tokens_u16):
+        # structured arrays laid out like the C structs
+        if (b.alias.dtype.itemsize != sizeof(AliasEntry)
+                or b.segments.dtype.itemsize != sizeof(Segment)
+                or b.stream_entries.dtype.itemsize != sizeof(StreamEntry)):
             raise ValueError("block tables do not match the native struct layout")
-        cdef const unsigned char[::1] alias_bytes = alias.view(np.uint8)
-        cdef const unsigned char[::1] seg_bytes = segments.view(np.uint8)
-        self._keep = (table_offsets, alias, segments, height, tokens_i32, tokens_u16)
+        cdef const int64_t[::1] table_offsets = b.table_offsets
+        cdef const int32_t[::1] height = b.height
+        cdef const int32_t[::1] sentence_lengths = b.stream_sentence_lengths
+        cdef const unsigned char[::1] alias = b.alias.view(np.uint8)
+        cdef const unsigned char[::1] segments = b.segments.view(np.uint8)
+        cdef const unsigned char[::1] stream_alias = b.stream_alias.view(np.uint8)
+        cdef const unsigned char[::1] stream_entries = b.stream_entries.view(np.uint8)
+        self._keep = (b, tokens_i32, tokens_u16)
         self.g.n_nonterminals = <int32_t>height.shape[0]
-        self.g.start = start
+        self.g.start = b.start
         self.g.table_offsets = &table_offsets[0]
-        self.g.alias = <const AliasEntry*>&alias_bytes[0]
-        self.g.segments = <const Segment*>&seg_bytes[0]
+        self.g.alias = <const AliasEntry*>&alias[0]
+        self.g.segments = <const Segment*>&segments[0]
         self.g.height = &height[0]
         self.g.tokens_i32 = &tokens_i32[0]
         self.g.tokens_u16 = &tokens_u16[0]
+        self.g.n_stream = b.stream_entries.shape[0]
+        self.g.stream_alias = <const AliasEntry*>&stream_alias[0]
+        self.g.stream_entries = <const StreamEntry*>&stream_entries[0]
+        self.g.stream_sentence_lengths = &sentence_lengths[0]
+        self.g.stream_separator = b.stream_separator
+        self.g.stream_max_depth = b.stream_max_depth
+        self.g.stream_max_sentence = b.stream_max_sentence
 
 
 cdef SamplerGuards _guards(int32_t max_depth, int64_t max_sentence_tokens,

@@ -43,6 +43,11 @@ _MAX_U64 = (1 << 64) - 1
 DEFAULT_START_BLOCKS = 4096
 DEFAULT_NT_BLOCKS = 64
 DEFAULT_MAX_HEIGHT = 8
+# The document stream's table: entries of several short sentences each, built
+# over a smaller start table (so more than one sentence fits in the budget).
+DEFAULT_STREAM_ENTRIES = 4096
+DEFAULT_STREAM_SENTENCE_BLOCKS = 512
+STREAM_MAX_TOKENS = 1 << 17
 # Extra tokens after the last run, so runs may be copied in fixed-size chunks.
 TOKEN_PAD = 32
 
@@ -55,6 +60,12 @@ ALIAS_DTYPE = np.dtype([("threshold", "=u8"), ("keep", "=i4"), ("other", "=i4")]
 # a final segment may have nt = -1, and a final one with nt >= 0 is a tail call.
 SEGMENT_DTYPE = np.dtype([("token", "=i4"), ("length", "=i4"), ("nt", "=i4"), ("depth", "=i2"),
                           ("last", "=i2")])
+# One entry of the document stream's table: `length` tokens at tokens[token:]
+# hold its n_complete sentences, each followed by the separator; then the
+# partial sentence's segments from `partial` (-1: none). The sentences'
+# lengths are stream_sentence_lengths[sentences : sentences + n_complete].
+STREAM_ENTRY_DTYPE = np.dtype([("token", "=i4"), ("length", "=i4"), ("n_complete", "=i4"),
+                               ("n_terminals", "=i4"), ("partial", "=i4"), ("sentences", "=i4")])
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,15 @@ class BlockTables:
             any fast block of nt (0 when no fast block inlines anything).
         block_segment: int64 (n_blocks,), first segment of each block.
         probs: float64 (n_blocks,), each block's probability within its table.
+        stream_alias: ALIAS_DTYPE (n_entries,), keep/other are entry indices.
+        stream_entries: STREAM_ENTRY_DTYPE (n_entries,).
+        stream_sentence_lengths: int32, complete sentences' lengths (tokens).
+        stream_probs: float64 (n_entries,).
+        stream_separator: the separator token in the entries' runs.
+        stream_max_depth: deepest absolute depth expanded inside any entry
+            (the stream table is used only when this is <= max_depth).
+        stream_max_sentence: longest complete sentence in any entry (the
+            table is used only when this is <= max_sentence_tokens).
     """
 
     n_nonterminals: int
@@ -88,6 +108,13 @@ class BlockTables:
     height: np.ndarray
     block_segment: np.ndarray
     probs: np.ndarray
+    stream_alias: np.ndarray
+    stream_entries: np.ndarray
+    stream_sentence_lengths: np.ndarray
+    stream_probs: np.ndarray
+    stream_separator: int
+    stream_max_depth: int
+    stream_max_sentence: int
 
     @property
     def n_blocks(self) -> int:
@@ -188,10 +215,75 @@ def _unroll(rules: list[list[tuple[float, list]]], nt: int, max_blocks: int,
     return [blocks[k] for k in sorted(blocks)]
 
 
+def _unroll_stream(rules: list[list[tuple[float, list]]], sentences: list[tuple[float, int, list]],
+                   max_entries: int, max_height: int,
+                   max_tokens: int) -> list[tuple[float, int, list, list | None]]:
+    """Entries of the document stream D -> S sep D, grown Tunstall-style.
+
+    ``sentences`` are the start symbol's blocks the stream's sentences begin
+    with. An entry is a derivation prefix of the stream: complete sentences,
+    then at most one partial sentence (symbols with pending nonterminals at
+    depths relative to its start symbol), then the rest of the stream
+    (implicit). Returns (probability, height, complete sentences, partial or None).
+    """
+    # entry: (probability, height, complete sentences, partial, tokens of the complete part)
+    entries: dict[int, tuple[float, int, list, list | None, int]] = {}
+    heap: list[tuple[float, int]] = []
+    serial, n_tokens = 0, 0
+
+    def pending(syms: list) -> int:
+        return next((i for i, x in enumerate(syms) if type(x) is tuple), -1)
+
+    def add(p: float, h: int, done: list, cost: int, partial: list) -> None:
+        nonlocal serial, n_tokens
+        i = pending(partial)
+        if i < 0:  # the sentence is complete
+            done, cost, partial = done + [partial], cost + len(partial) + 1, None
+        entries[serial] = (p, h, done, partial, cost)
+        n_tokens += cost
+        if i < 0 or partial[i][1] <= max_height:
+            heapq.heappush(heap, (-p, serial))
+        serial += 1
+
+    def options(partial: list | None) -> list:
+        return sentences if partial is None else rules[partial[pending(partial)][0]]
+
+    def expand(key: int) -> None:
+        nonlocal n_tokens
+        p, h, done, partial, cost = entries.pop(key)
+        n_tokens -= cost
+        if partial is None:  # the stream's next sentence: one block of the start symbol
+            for q, bh, syms in sentences:
+                add(p * q, max(h, bh), done, cost, syms)
+            return
+        i = pending(partial)
+        child, depth = partial[i]
+        head, tail = partial[:i], partial[i + 1:]
+        for q, rhs in rules[child]:
+            inner = [x if type(x) is not tuple else (x[0], x[1] + depth) for x in rhs]
+            add(p * q, max(h, depth), done, cost, head + inner + tail)
+
+    for q, bh, syms in sentences:  # the root holds nothing: always expanded
+        add(q, bh, [], 0, syms)
+    while heap:
+        _, key = heapq.heappop(heap)
+        partial, cost = entries[key][3], entries[key][4]
+        width = len(options(partial))
+        # each option copies the complete part; a finished sentence adds itself
+        grown = (width - 1) * cost + (width * 64 if partial is None else 0)
+        if len(entries) - 1 + width > max_entries or n_tokens + grown > max_tokens:
+            continue  # too big for what is left; a smaller one may still fit
+        expand(key)
+    return [entries[k][:4] for k in sorted(entries)]
+
+
 def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
-                 rhs_offsets: np.ndarray, rhs_symbols: np.ndarray, *, start_blocks: int = DEFAULT_START_BLOCKS,
-                 nt_blocks: int = DEFAULT_NT_BLOCKS,
-                 max_height: int = DEFAULT_MAX_HEIGHT) -> BlockTables:
+                 rhs_offsets: np.ndarray, rhs_symbols: np.ndarray, *,
+                 start_blocks: int = DEFAULT_START_BLOCKS, nt_blocks: int = DEFAULT_NT_BLOCKS,
+                 max_height: int = DEFAULT_MAX_HEIGHT,
+                 stream_entries: int = DEFAULT_STREAM_ENTRIES,
+                 stream_sentence_blocks: int = DEFAULT_STREAM_SENTENCE_BLOCKS,
+                 separator: int = 0) -> BlockTables:
     """Block tables of a grammar whose terminals are already mapped to token ids.
 
     Args:
@@ -204,16 +296,21 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
             sentences are one of its blocks).
         nt_blocks: budget of every other nonterminal's fast table.
         max_height: deepest relative depth a block may expand inside.
+        stream_entries: budget of the document stream's table.
+        stream_sentence_blocks: budget of the start table its sentences begin with.
+        separator: token between sentences in the stream's entries.
     """
-    if start_blocks < 1 or nt_blocks < 1 or max_height < 0:
-        raise ValueError(f"start_blocks={start_blocks}, nt_blocks={nt_blocks} must be >= 1 and "
-                         f"max_height={max_height} >= 0")
+    if min(start_blocks, nt_blocks, stream_entries, stream_sentence_blocks) < 1 or max_height < 0:
+        raise ValueError(f"start_blocks={start_blocks}, nt_blocks={nt_blocks}, stream_entries="
+                         f"{stream_entries}, stream_sentence_blocks={stream_sentence_blocks} must "
+                         f"be >= 1 and max_height={max_height} >= 0")
     rules = _rules(rule_offsets, rule_probs, rhs_offsets, rhs_symbols)
     k = len(rules)
     fast = [_unroll(rules, nt, start_blocks if nt == start else nt_blocks, max_height)
             for nt in range(k)]
     plain = [[(p, 0, syms) for p, syms in rules[nt]] for nt in range(k)]
-    tables = fast + plain
+    stream = _unroll_stream(rules, _unroll(rules, start, stream_sentence_blocks, max_height),
+                            stream_entries, max_height, STREAM_MAX_TOKENS)
 
     offsets = [0]
     thresholds, others, probs, block_seg, segs, tokens = [], [], [], [], [], []
@@ -226,26 +323,43 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
             tokens.extend(run)
         return run_at[key]
 
+    def store_segments(syms: list) -> int:
+        first = len(segs)
+        run: list = []
+        for s in syms:
+            if type(s) is tuple:
+                segs.append((store(run), len(run), s[0], s[1], 0))
+                run = []
+            else:
+                run.append(s)
+        if run or type(syms[-1]) is not tuple:
+            segs.append((store(run), len(run), -1, 0, 1))
+        else:  # ends on a nonterminal: a tail call, nothing to resume
+            segs[-1] = segs[-1][:4] + (1,)
+        return first
+
     for blocks in fast + plain:
         p = np.array([b[0] for b in blocks])
         thr, oth = alias_table_u64(p)
         thresholds.append(thr)
         others.append(oth + offsets[-1])
         probs.append(p / p.sum())
-        for _, _, syms in blocks:
-            block_seg.append(len(segs))
-            run: list = []
-            for s in syms:
-                if type(s) is tuple:
-                    segs.append((store(run), len(run), s[0], s[1], 0))
-                    run = []
-                else:
-                    run.append(s)
-            if run or type(syms[-1]) is not tuple:
-                segs.append((store(run), len(run), -1, 0, 1))
-            else:  # ends on a nonterminal: a tail call, nothing to resume
-                segs[-1] = segs[-1][:4] + (1,)
+        block_seg.extend(store_segments(syms) for _, _, syms in blocks)
         offsets.append(offsets[-1] + len(blocks))
+
+    entries = np.zeros(len(stream), dtype=STREAM_ENTRY_DTYPE)
+    sentence_lengths: list[int] = []
+    for i, (_, _, done, partial) in enumerate(stream):
+        run = [x for sent in done for x in sent + [separator]]
+        entries[i] = (store(run), len(run), len(done), len(run) - len(done),
+                      -1 if partial is None else store_segments(partial), len(sentence_lengths))
+        sentence_lengths.extend(len(sent) for sent in done)
+    stream_p = np.array([e[0] for e in stream])
+    s_thr, s_other = alias_table_u64(stream_p)
+    stream_alias = np.zeros(len(stream), dtype=ALIAS_DTYPE)
+    stream_alias["threshold"] = s_thr
+    stream_alias["keep"] = np.arange(len(stream))
+    stream_alias["other"] = s_other
     tokens.extend([0] * TOKEN_PAD)
     block_seg_arr = np.array(block_seg, dtype=np.int64)
     other_arr = np.concatenate(others)
@@ -261,8 +375,15 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
         tokens=np.array(tokens, dtype=np.int32),
         height=np.array([max(b[1] for b in blocks) for blocks in fast], dtype=np.int32),
         block_segment=block_seg_arr,
-        probs=np.concatenate(probs))
+        probs=np.concatenate(probs),
+        stream_alias=stream_alias, stream_entries=entries,
+        stream_sentence_lengths=np.array(sentence_lengths + [0], dtype=np.int32),
+        stream_probs=stream_p / stream_p.sum(),
+        stream_separator=int(separator),
+        stream_max_depth=1 + max(e[1] for e in stream),
+        stream_max_sentence=max(sentence_lengths, default=0))
     for a in (out.table_offsets, out.alias, out.segments, out.tokens, out.height,
-              out.block_segment, out.probs):
+              out.block_segment, out.probs, out.stream_alias, out.stream_entries,
+              out.stream_sentence_lengths, out.stream_probs):
         a.setflags(write=False)
     return out

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pygzlaw.grammar import Grammar
-from pygzlaw.sampler.blocks import (
-    DEFAULT_MAX_HEIGHT, DEFAULT_NT_BLOCKS, DEFAULT_START_BLOCKS, BlockTables, build_blocks,
-)
+from pygzlaw.sampler.blocks import BlockTables, build_blocks
 
 SEPARATORS = ("reserve", "research")
 
@@ -43,9 +41,7 @@ class CompiledTables:
     vocab_size: int
 
 
-def compile_grammar(grammar: Grammar, separator: str = "reserve", *,
-                    start_blocks: int = DEFAULT_START_BLOCKS, nt_blocks: int = DEFAULT_NT_BLOCKS,
-                    max_height: int = DEFAULT_MAX_HEIGHT) -> CompiledTables:
+def compile_grammar(grammar: Grammar, separator: str = "reserve", **budgets) -> CompiledTables:
     """Tables for sampling ``grammar`` with the given separator convention.
 
     Args:
@@ -54,9 +50,10 @@ def compile_grammar(grammar: Grammar, separator: str = "reserve", *,
             terminal t becomes token t + 1, vocabulary T + 1. "research": the
             research code's convention, terminal t is token t and 0 is both a
             terminal and the separator, vocabulary T.
-        start_blocks, nt_blocks, max_height: block budgets (see
-            :func:`pygzlaw.sampler.blocks.build_blocks`). They change which
-            random numbers produce which sentence, never the distribution.
+        budgets: block budgets, passed to :func:`pygzlaw.sampler.blocks.build_blocks`
+            (start_blocks, nt_blocks, max_height, stream_entries,
+            stream_sentence_blocks). They change which random numbers give
+            which sentence, never the distribution.
     """
     if separator not in SEPARATORS:
         raise ValueError(f"separator={separator!r}; choose one of {SEPARATORS}")
@@ -66,8 +63,7 @@ def compile_grammar(grammar: Grammar, separator: str = "reserve", *,
     ro = np.array(grammar.rule_offsets, dtype=np.int64)  # copies: frozen below
     rhs_off = np.array(grammar.rhs_offsets, dtype=np.int64)
     probs = np.array(grammar.rule_probs, dtype=np.float64)
-    blocks = build_blocks(grammar.start, ro, probs, rhs_off, sym, start_blocks=start_blocks,
-                          nt_blocks=nt_blocks, max_height=max_height)
+    blocks = build_blocks(grammar.start, ro, probs, rhs_off, sym, separator=0, **budgets)
     tables = CompiledTables(start=grammar.start, rule_offsets=ro, rule_probs=probs,
                             rhs_offsets=rhs_off, rhs_symbols=sym, blocks=blocks,
                             token_offset=offset, vocab_size=grammar.n_terminals + offset)

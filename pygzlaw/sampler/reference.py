@@ -58,10 +58,28 @@ def choose_block(b: BlockTables, nt: int, depth: int, limits: list[int], rng: Sp
     return int(a["keep"]) if (x & MASK64) < int(a["threshold"]) else int(a["other"])
 
 
+def choose_entry(b: BlockTables, rng: SplitMix64) -> int:
+    """Index of one entry of the document stream's table (csrc: Expander::choose_entry)."""
+    m = len(b.stream_entries)
+    if m == 1:
+        return 0
+    x = rng.next() * m
+    a = b.stream_alias[x >> 64]
+    return int(a["keep"]) if (x & MASK64) < int(a["threshold"]) else int(a["other"])
+
+
+def uses_stream(b: BlockTables, separator: int, max_depth: int, max_sentence_tokens: int) -> bool:
+    """Whether documents come from the stream's table (csrc: sample_docs_impl)."""
+    return (len(b.stream_entries) > 0 and separator == b.stream_separator
+            and max_depth >= b.stream_max_depth and max_sentence_tokens >= b.stream_max_sentence)
+
+
 def sentence_reference(t: CompiledTables, rng: SplitMix64, max_depth: int,
-                       max_sentence_tokens: int) -> list[int]:
+                       max_sentence_tokens: int, first_segment: int | None = None) -> list[int]:
     """One sentence, blocks expanded recursively (depth-first, left to right).
 
+    ``first_segment``: the sentence's first block (of the start symbol) when
+    already chosen (a stream entry's partial sentence); else it is drawn.
     Raises RejectedDepth / RejectedLength at the same point the native sampler
     abandons the attempt.
     """
@@ -70,8 +88,7 @@ def sentence_reference(t: CompiledTables, rng: SplitMix64, max_depth: int,
     segs, toks = b.segments.tolist(), b.tokens.tolist()
     out: list[int] = []
 
-    def expand(nt: int, depth: int) -> None:
-        i = choose_block(b, nt, depth, limits, rng)
+    def walk(i: int, depth: int) -> None:
         while True:
             token, length, child, rel, last = segs[i]
             for tok in toks[token:token + length]:
@@ -81,12 +98,12 @@ def sentence_reference(t: CompiledTables, rng: SplitMix64, max_depth: int,
             if child >= 0:
                 if depth + rel > max_depth:
                     raise RejectedDepth
-                expand(child, depth + rel)
+                walk(choose_block(b, child, depth + rel, limits, rng), depth + rel)
             if last:
                 return
             i += 1
 
-    expand(t.start, 1)
+    walk(choose_block(b, t.start, 1, limits, rng) if first_segment is None else first_segment, 1)
     return out
 
 
@@ -96,31 +113,54 @@ def sample_docs_reference(t: CompiledTables, seed: int, first_doc: int, n_docs: 
     """Documents first_doc .. first_doc + n_docs - 1 as int64 (n_docs, doc_tokens).
 
     A document is its accepted sentences joined by the separator, cut at exactly
-    doc_tokens; rejected attempts are discarded and resampled from the same stream.
+    doc_tokens; rejected attempts are discarded and resampled from the same
+    stream. Sentences come from the document stream's table when the guards
+    allow it (several per draw), else one by one.
     """
     import sys
 
+    b = t.blocks
+    stream = uses_stream(b, separator_token, max_depth, max_sentence_tokens)
+    toks = b.tokens.tolist()
+    lengths = b.stream_sentence_lengths.tolist()
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, max_depth + 100))
     counts = {"n_sentences": 0, "n_rejected_depth": 0, "n_rejected_length": 0}
     out = np.zeros((n_docs, doc_tokens), dtype=np.int64)
+
+    def attempt(doc: list, rng: SplitMix64, first_segment: int | None) -> None:
+        try:
+            sent = sentence_reference(t, rng, max_depth, max_sentence_tokens, first_segment)
+        except RejectedDepth:
+            counts["n_rejected_depth"] += 1
+            return
+        except RejectedLength:
+            counts["n_rejected_length"] += 1
+            return
+        counts["n_sentences"] += 1
+        doc.extend(sent)
+        if len(doc) < doc_tokens:
+            doc.append(separator_token)
+
     try:
         for i in range(n_docs):
             rng = SplitMix64(stream_state(seed, first_doc + i))
             doc: list[int] = []
             while len(doc) < doc_tokens:
-                try:
-                    sent = sentence_reference(t, rng, max_depth, max_sentence_tokens)
-                except RejectedDepth:
-                    counts["n_rejected_depth"] += 1
+                if not stream:
+                    attempt(doc, rng, None)
                     continue
-                except RejectedLength:
-                    counts["n_rejected_length"] += 1
-                    continue
-                counts["n_sentences"] += 1
-                doc.extend(sent)
-                if len(doc) < doc_tokens:
-                    doc.append(separator_token)
+                token, _, n_complete, _, partial, first = b.stream_entries[choose_entry(b, rng)]
+                for n in lengths[first:first + n_complete]:
+                    if len(doc) >= doc_tokens:
+                        break
+                    counts["n_sentences"] += 1
+                    doc.extend(toks[token:token + n])
+                    if len(doc) < doc_tokens:
+                        doc.append(separator_token)
+                    token += n + 1
+                if partial >= 0 and len(doc) < doc_tokens:
+                    attempt(doc, rng, int(partial))
             out[i] = doc[:doc_tokens]
     finally:
         sys.setrecursionlimit(limit)

@@ -10,7 +10,7 @@ import pytest
 from pygzlaw.grammar import Grammar, random_pcfg
 from pygzlaw.sampler import Sampler, _native_grammar
 from pygzlaw.sampler.compile import compile_grammar
-from pygzlaw.sampler.reference import sample_docs_reference
+from pygzlaw.sampler.reference import sample_docs_reference, uses_stream
 
 SUBCRITICAL = ["main-1", "main-2", "main-3", "main-4", "main-5", "main-6", "vocab300-2", "neareq-2"]
 
@@ -91,6 +91,51 @@ def test_budgets_bound_the_tables_and_one_means_plain():
         assert hi - lo <= max(40, len(range(*plain.table(nt, False)))) or nt == big.start
     with pytest.raises(ValueError, match="start_blocks"):
         compile_grammar(g, start_blocks=0)
+    with pytest.raises(ValueError, match="stream_entries"):
+        compile_grammar(g, stream_entries=0)
+
+
+@pytest.mark.parametrize("preset", SUBCRITICAL)
+def test_stream_table_is_a_distribution_over_sentence_sequences(preset):
+    """The stream's entries partition the document stream: probabilities sum
+    to 1 and the expected number of tokens per entry, partial sentences
+    expanded in expectation, equals E[complete sentences] * (E[len] + 1) plus
+    the partial's share (a renewal identity that a wrong entry breaks)."""
+    t = compile_grammar(random_pcfg(preset, 0))
+    b = t.blocks
+    c = expected_token_counts(t).sum(axis=1)  # E[tokens] from each nonterminal
+    e_len = c[t.start]
+    np.testing.assert_allclose(b.stream_probs.sum(), 1.0, rtol=1e-12)
+    p = b.stream_probs
+    complete = b.stream_entries["n_complete"].astype(float)
+    partial = b.stream_entries["partial"] >= 0
+    # tokens an entry accounts for: its run (sentences + separators) and, for a
+    # partial sentence, its expected length plus its separator
+    partial_tokens = np.zeros(len(p))
+    segs = b.segments
+    for i in np.flatnonzero(partial):
+        j = int(b.stream_entries["partial"][i])
+        while True:
+            partial_tokens[i] += segs["length"][j] + (c[segs["nt"][j]] if segs["nt"][j] >= 0 else 0)
+            if segs["last"][j]:
+                break
+            j += 1
+    tokens = b.stream_entries["length"] + partial_tokens + partial
+    sentences = complete + partial
+    # Wald: E[tokens per entry] = E[sentences per entry] * (E[len] + 1)
+    np.testing.assert_allclose((p * tokens).sum(), (p * sentences).sum() * (e_len + 1), rtol=1e-9)
+    lens = b.stream_sentence_lengths
+    assert b.stream_max_sentence == lens.max()
+    assert np.all(b.stream_entries["length"] == [
+        sum(lens[s:s + n]) + n for s, n in zip(b.stream_entries["sentences"], complete.astype(int))])
+
+
+def test_stream_table_is_used_only_where_the_guards_allow():
+    b = compile_grammar(random_pcfg("main-3", 0)).blocks
+    assert uses_stream(b, 0, 1000, 1 << 20)
+    assert not uses_stream(b, 0, b.stream_max_depth - 1, 1 << 20)
+    assert not uses_stream(b, 0, 1000, b.stream_max_sentence - 1)
+    assert not uses_stream(b, 7, 1000, 1 << 20)
 
 
 def sampler_with_budgets(g, doc_tokens, seed, **budgets):
@@ -101,18 +146,20 @@ def sampler_with_budgets(g, doc_tokens, seed, **budgets):
     return s
 
 
-@pytest.mark.parametrize("budgets", [dict(start_blocks=1, nt_blocks=1),
-                                     dict(start_blocks=7, nt_blocks=3, max_height=1),
-                                     dict(start_blocks=300, nt_blocks=50, max_height=3)])
-@pytest.mark.parametrize("preset", ["main-3", "neareq-3"])
-def test_native_equals_reference_under_any_budget(preset, budgets):
+@pytest.mark.parametrize("budgets", [
+    dict(start_blocks=1, nt_blocks=1, stream_entries=1, stream_sentence_blocks=1),
+    dict(start_blocks=7, nt_blocks=3, max_height=1, stream_entries=5, stream_sentence_blocks=2),
+    dict(start_blocks=300, nt_blocks=50, max_height=3, stream_entries=200)])
+@pytest.mark.parametrize("preset", ["main-1", "main-3", "neareq-3"])
+@pytest.mark.parametrize("max_depth,max_len", [(12, 400), (3, 400), (12, 5)])
+def test_native_equals_reference_under_any_budget(preset, budgets, max_depth, max_len):
     g = random_pcfg(preset, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = sampler_with_budgets(g, 48, 5, max_depth=12, max_len=400, **budgets)
+        s = sampler_with_budgets(g, 48, 5, max_depth=max_depth, max_len=max_len, **budgets)
     got, stats = s.sample(10, first_doc=2)
-    want, counts = sample_docs_reference(s.tables, s.seed, 2, 10, 48, max_depth=12,
-                                         max_sentence_tokens=400)
+    want, counts = sample_docs_reference(s.tables, s.seed, 2, 10, 48, max_depth=max_depth,
+                                         max_sentence_tokens=max_len)
     np.testing.assert_array_equal(got, want)
     assert (stats.n_sentences, stats.n_rejected_depth, stats.n_rejected_length) == (
         counts["n_sentences"], counts["n_rejected_depth"], counts["n_rejected_length"])
