@@ -62,8 +62,9 @@ class Expander {
     // j = (r * m) >> 64, kept when the low 64 bits of r * m are below its
     // threshold. One-block tables draw nothing.
     inline const Segment* choose_block(int32_t nt, int32_t d, SplitMix64& rng) const noexcept {
-        const int64_t* off = g_.table_offsets +
-                             (d <= fast_limit_[static_cast<size_t>(nt)] ? nt : g_.n_nonterminals + nt);
+        const int64_t* off =
+            g_.table_ranges +
+            2 * (d <= fast_limit_[static_cast<size_t>(nt)] ? nt : g_.n_nonterminals + nt);
         const int64_t lo = off[0];
         const uint64_t m = static_cast<uint64_t>(off[1] - lo);
         if (m == 1) return g_.segments + g_.alias[lo].keep;
@@ -77,11 +78,10 @@ class Expander {
     // One entry of the document stream's table.
     inline const StreamEntry& choose_entry(SplitMix64& rng) const noexcept {
         const uint64_t m = static_cast<uint64_t>(g_.n_stream);
-        if (m == 1) return g_.stream_entries[0];
+        if (m == 1) return g_.stream_columns[0].entry[0];
         const unsigned __int128 x = static_cast<unsigned __int128>(rng.next()) * m;
-        const AliasEntry& a = g_.stream_alias[static_cast<int64_t>(x >> 64)];
-        const int32_t take_keep = -static_cast<int32_t>(static_cast<uint64_t>(x) < a.threshold);
-        return g_.stream_entries[a.other ^ ((a.keep ^ a.other) & take_keep)];
+        const StreamColumn& c = g_.stream_columns[static_cast<int64_t>(x >> 64)];
+        return c.entry[static_cast<uint64_t>(x) >= c.threshold];  // branch-free select
     }
 
     // Samples one sentence, calling emit(src, n, offset_in_sentence) for its

@@ -41,10 +41,19 @@ struct StreamEntry {
     int32_t sentences;    // index of its first sentence length in stream_sentence_lengths
 };
 
+// One alias column of the stream's table: both candidate entries inline, so a
+// draw reads one cache line (blocks.STREAM_COLUMN_DTYPE).
+struct StreamColumn {
+    uint64_t threshold;     // entry[0] if the low 64 bits of r * m < threshold, else entry[1]
+    StreamEntry entry[2];
+    uint64_t pad;
+};
+static_assert(sizeof(StreamColumn) == 64, "one cache line per stream column");
+
 struct BlockGrammar {
     int32_t n_nonterminals;
     int32_t start;                 // nonterminal each sentence starts from
-    const int64_t* table_offsets;  // (2 n + 1): fast table of nt at nt, plain at n + nt
+    const int64_t* table_ranges;   // (2 n, 2) [lo, hi): fast table of nt in row nt, plain in n + nt
     const AliasEntry* alias;       // (n_blocks)
     const Segment* segments;
     const int32_t* height;         // (n): deepest relative depth inside nt's fast blocks
@@ -54,8 +63,7 @@ struct BlockGrammar {
     const uint16_t* tokens_u16;
     // The document stream's table (one draw gives several short sentences).
     int64_t n_stream;                 // entries (0: documents sample sentence by sentence)
-    const AliasEntry* stream_alias;   // keep/other are entry indices
-    const StreamEntry* stream_entries;
+    const StreamColumn* stream_columns;
     const int32_t* stream_sentence_lengths;
     int32_t stream_separator;         // separator inside the entries' runs
     int32_t stream_max_depth;         // used only when max_depth >= this

@@ -24,18 +24,22 @@ cdef extern from "sampler/sample_docs.h" namespace "pgz" nogil:
         int32_t partial
         int32_t sentences
 
+    cdef struct StreamColumn:
+        uint64_t threshold
+        StreamEntry entry[2]
+        uint64_t pad
+
     cdef struct BlockGrammar:
         int32_t n_nonterminals
         int32_t start
-        const int64_t* table_offsets
+        const int64_t* table_ranges
         const AliasEntry* alias
         const Segment* segments
         const int32_t* height
         const int32_t* tokens_i32
         const uint16_t* tokens_u16
         int64_t n_stream
-        const AliasEntry* stream_alias
-        const StreamEntry* stream_entries
+        const StreamColumn* stream_columns
         const int32_t* stream_sentence_lengths
         int32_t stream_separator
         int32_t stream_max_depth

@@ -8,7 +8,7 @@ from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pygzlaw.sampler._native cimport (
-    AliasEntry, BlockGrammar, SampleCounts, SamplerGuards, Segment, Status, StreamEntry,
+    AliasEntry, BlockGrammar, SampleCounts, SamplerGuards, Segment, Status, StreamColumn,
     sample_docs_i32, sample_docs_u16, sample_sentences,
 )
 
@@ -23,27 +23,25 @@ cdef class NativeGrammar:
         # structured arrays laid out like the C structs
         if (b.alias.dtype.itemsize != sizeof(AliasEntry)
                 or b.segments.dtype.itemsize != sizeof(Segment)
-                or b.stream_entries.dtype.itemsize != sizeof(StreamEntry)):
+                or b.stream_columns.dtype.itemsize != sizeof(StreamColumn)):
             raise ValueError("block tables do not match the native struct layout")
-        cdef const int64_t[::1] table_offsets = b.table_offsets
+        cdef const int64_t[:, ::1] table_ranges = b.table_ranges
         cdef const int32_t[::1] height = b.height
         cdef const int32_t[::1] sentence_lengths = b.stream_sentence_lengths
         cdef const unsigned char[::1] alias = b.alias.view(np.uint8)
         cdef const unsigned char[::1] segments = b.segments.view(np.uint8)
-        cdef const unsigned char[::1] stream_alias = b.stream_alias.view(np.uint8)
-        cdef const unsigned char[::1] stream_entries = b.stream_entries.view(np.uint8)
+        cdef const unsigned char[::1] stream_columns = b.stream_columns.view(np.uint8)
         self._keep = (b, tokens_i32, tokens_u16)
         self.g.n_nonterminals = <int32_t>height.shape[0]
         self.g.start = b.start
-        self.g.table_offsets = &table_offsets[0]
+        self.g.table_ranges = &table_ranges[0, 0]
         self.g.alias = <const AliasEntry*>&alias[0]
         self.g.segments = <const Segment*>&segments[0]
         self.g.height = &height[0]
         self.g.tokens_i32 = &tokens_i32[0]
         self.g.tokens_u16 = &tokens_u16[0]
         self.g.n_stream = b.stream_entries.shape[0]
-        self.g.stream_alias = <const AliasEntry*>&stream_alias[0]
-        self.g.stream_entries = <const StreamEntry*>&stream_entries[0]
+        self.g.stream_columns = <const StreamColumn*>&stream_columns[0]
         self.g.stream_sentence_lengths = &sentence_lengths[0]
         self.g.stream_separator = b.stream_separator
         self.g.stream_max_depth = b.stream_max_depth

@@ -66,6 +66,10 @@ SEGMENT_DTYPE = np.dtype([("token", "=i4"), ("length", "=i4"), ("nt", "=i4"), ("
 # lengths are stream_sentence_lengths[sentences : sentences + n_complete].
 STREAM_ENTRY_DTYPE = np.dtype([("token", "=i4"), ("length", "=i4"), ("n_complete", "=i4"),
                                ("n_terminals", "=i4"), ("partial", "=i4"), ("sentences", "=i4")])
+# What the native sampler reads: one 64-byte (cache-line aligned) alias column
+# holding both candidate entries, so a draw costs one cache line.
+STREAM_COLUMN_DTYPE = np.dtype([("threshold", "=u8"), ("entry", STREAM_ENTRY_DTYPE, (2,)),
+                                ("pad", "=u8")])
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,10 @@ class BlockTables:
     Attributes:
         n_nonterminals: k (the start symbol included).
         start: index of the start nonterminal.
-        table_offsets: int64 (2 * n_nonterminals + 1,). Columns of nt's fast
-            table are [table_offsets[nt], table_offsets[nt + 1]); of its plain
-            table [table_offsets[n + nt], table_offsets[n + nt + 1]), n = n_nonterminals.
+        table_ranges: int64 (2 * n_nonterminals, 2), [lo, hi) alias columns of
+            nt's fast table (row nt) and of its plain table (row n + nt). A fast
+            table that inlines nothing is the plain one (the same rows), so
+            tables that are touched stay few and cache-resident.
         alias: ALIAS_DTYPE (n_blocks,). With r a 64-bit draw and m the table's
             size, column j = (r * m) >> 64 gives block j (segments from
             alias[j].keep) when (r * m) mod 2**64 < alias[j].threshold, else the
@@ -90,6 +95,8 @@ class BlockTables:
         probs: float64 (n_blocks,), each block's probability within its table.
         stream_alias: ALIAS_DTYPE (n_entries,), keep/other are entry indices.
         stream_entries: STREAM_ENTRY_DTYPE (n_entries,).
+        stream_columns: STREAM_COLUMN_DTYPE (n_entries,), 64-byte aligned: the
+            alias columns with entry[0] = the column's entry, entry[1] = its alias.
         stream_sentence_lengths: int32, complete sentences' lengths (tokens).
         stream_probs: float64 (n_entries,).
         stream_separator: the separator token in the entries' runs.
@@ -101,7 +108,7 @@ class BlockTables:
 
     n_nonterminals: int
     start: int
-    table_offsets: np.ndarray
+    table_ranges: np.ndarray
     alias: np.ndarray
     segments: np.ndarray
     tokens: np.ndarray
@@ -110,6 +117,7 @@ class BlockTables:
     probs: np.ndarray
     stream_alias: np.ndarray
     stream_entries: np.ndarray
+    stream_columns: np.ndarray
     stream_sentence_lengths: np.ndarray
     stream_probs: np.ndarray
     stream_separator: int
@@ -122,8 +130,8 @@ class BlockTables:
 
     def table(self, nt: int, fast: bool) -> tuple[int, int]:
         """[lo, hi) block range of nt's fast or plain table."""
-        i = nt if fast else self.n_nonterminals + nt
-        return int(self.table_offsets[i]), int(self.table_offsets[i + 1])
+        lo, hi = self.table_ranges[nt if fast else self.n_nonterminals + nt]
+        return int(lo), int(hi)
 
     def block(self, b: int) -> list[tuple[int, ...]]:
         """Segments (token_ids, nt, depth) of block b, for tests and analysis."""
@@ -135,6 +143,13 @@ class BlockTables:
             if s["last"]:
                 return out
             i += 1
+
+
+def _aligned_empty(n: int, dtype: np.dtype, align: int) -> np.ndarray:
+    """Uninitialised (n,) array of ``dtype`` whose data starts on an ``align``-byte boundary."""
+    raw = np.empty(n * dtype.itemsize + align, dtype=np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip:skip + n * dtype.itemsize].view(dtype)
 
 
 def alias_table_u64(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -338,13 +353,19 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
             segs[-1] = segs[-1][:4] + (1,)
         return first
 
-    for blocks in fast + plain:
+    ranges = np.zeros((2 * k, 2), dtype=np.int64)
+    for i, blocks in enumerate(plain + fast):  # plain first: fast ones may reuse them
+        row = i - k if i >= k else k + i
+        if i >= k and len(blocks) == len(plain[row]) and max(b[1] for b in blocks) == 0:
+            ranges[row] = ranges[k + row]  # inlines nothing: it is the plain table
+            continue
         p = np.array([b[0] for b in blocks])
         thr, oth = alias_table_u64(p)
         thresholds.append(thr)
         others.append(oth + offsets[-1])
         probs.append(p / p.sum())
         block_seg.extend(store_segments(syms) for _, _, syms in blocks)
+        ranges[row] = (offsets[-1], offsets[-1] + len(blocks))
         offsets.append(offsets[-1] + len(blocks))
 
     entries = np.zeros(len(stream), dtype=STREAM_ENTRY_DTYPE)
@@ -360,6 +381,11 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
     stream_alias["threshold"] = s_thr
     stream_alias["keep"] = np.arange(len(stream))
     stream_alias["other"] = s_other
+    columns = _aligned_empty(len(stream), STREAM_COLUMN_DTYPE, 64)
+    columns["threshold"] = s_thr
+    columns["entry"][:, 0] = entries
+    columns["entry"][:, 1] = entries[s_other]
+    columns["pad"] = 0
     tokens.extend([0] * TOKEN_PAD)
     block_seg_arr = np.array(block_seg, dtype=np.int64)
     other_arr = np.concatenate(others)
@@ -369,21 +395,21 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
     alias["other"] = block_seg_arr[other_arr]
     out = BlockTables(
         n_nonterminals=k, start=int(start),
-        table_offsets=np.array(offsets, dtype=np.int64),
+        table_ranges=ranges,
         alias=alias,
         segments=np.array(segs, dtype=SEGMENT_DTYPE),
         tokens=np.array(tokens, dtype=np.int32),
         height=np.array([max(b[1] for b in blocks) for blocks in fast], dtype=np.int32),
         block_segment=block_seg_arr,
         probs=np.concatenate(probs),
-        stream_alias=stream_alias, stream_entries=entries,
+        stream_alias=stream_alias, stream_entries=entries, stream_columns=columns,
         stream_sentence_lengths=np.array(sentence_lengths + [0], dtype=np.int32),
         stream_probs=stream_p / stream_p.sum(),
         stream_separator=int(separator),
         stream_max_depth=1 + max(e[1] for e in stream),
         stream_max_sentence=max(sentence_lengths, default=0))
-    for a in (out.table_offsets, out.alias, out.segments, out.tokens, out.height,
-              out.block_segment, out.probs, out.stream_alias, out.stream_entries,
+    for a in (out.table_ranges, out.alias, out.segments, out.tokens, out.height,
+              out.block_segment, out.probs, out.stream_alias, out.stream_entries, out.stream_columns,
               out.stream_sentence_lengths, out.stream_probs):
         a.setflags(write=False)
     return out
