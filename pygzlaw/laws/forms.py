@@ -39,6 +39,12 @@ def as_float64(name: str, value, *, positive: bool = True) -> np.ndarray:
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}") from None
     arr = arr.astype(np.float64, copy=False)
+    if arr.size:
+        # Quick accept (the service calls this several times per request): NaN propagates into
+        # min and max, so these two comparisons reject NaN, inf and (positive) values <= 0.
+        lo, hi = arr.min(), arr.max()
+        if (lo > 0 if positive else lo > -np.inf) and hi < np.inf:
+            return arr
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.flatnonzero(bad.ravel())[0])

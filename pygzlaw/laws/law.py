@@ -93,15 +93,23 @@ class ChinchillaLaw:
         self._boot_cache = (self.bootstrap, d)
         return d
 
-    def predict_samples(self, n_params, n_tokens) -> np.ndarray:
-        """Loss under every bootstrap replicate: float64 (n_valid, *broadcast shape), vectorised."""
+    def _samples_last(self, n_params, n_tokens) -> np.ndarray:
+        """Loss under every replicate, replicates on the last axis: (*broadcast shape, n_valid), C order.
+
+        Replicates last makes every elementwise pass one contiguous run of n_valid values; with them
+        first, 3 points x 1000 replicates had numpy loop 1000 times over 3 values (2x slower). The
+        arithmetic is the same, value for value.
+        """
         log_n = np.log(as_float64("n_params", n_params))
         log_d = np.log(as_float64("n_tokens", n_tokens))
         log_n, log_d = np.broadcast_arrays(log_n, log_d)
         b = self._boot_arrays()
-        shape = (-1,) + (1,) * log_n.ndim
-        col = {k: b[k].reshape(shape) for k in ("E", "log_a", "log_b", "alpha", "beta")}
-        return col["E"] + np.exp(col["log_a"] - col["alpha"] * log_n) + np.exp(col["log_b"] - col["beta"] * log_d)
+        log_n, log_d = log_n[..., None], log_d[..., None]
+        return b["E"] + np.exp(b["log_a"] - b["alpha"] * log_n) + np.exp(b["log_b"] - b["beta"] * log_d)
+
+    def predict_samples(self, n_params, n_tokens) -> np.ndarray:
+        """Loss under every bootstrap replicate: float64 (n_valid, *broadcast shape), vectorised."""
+        return np.moveaxis(self._samples_last(n_params, n_tokens), -1, 0)
 
     def predict_interval(self, n_params, n_tokens, *, level=0.95):
         """Percentile bootstrap interval of the predicted loss.
@@ -110,7 +118,7 @@ class ChinchillaLaw:
             (lo, hi): float64 arrays of the broadcast input shape (nats/token).
         """
         _check_level(level)
-        return percentile_interval(self.predict_samples(n_params, n_tokens), level)
+        return percentile_interval(self._samples_last(n_params, n_tokens), level, axis=-1)
 
     def param_intervals(self, *, level=0.95) -> dict:
         """Percentile bootstrap intervals and standard errors of E, A, B, alpha, beta.
@@ -137,17 +145,17 @@ class ChinchillaLaw:
             {"n_params"|"n_tokens"|"tokens_per_param"|"loss": (lo, hi)} float64 arrays of the budget's shape.
         """
         _check_level(level)
-        log_c = np.log(as_float64("budget_flops", budget_flops) / 6.0)
-        f = self._boot_arrays()["frontier"]
-        shape = (-1,) + (1,) * log_c.ndim
-        col = {k: v.reshape(shape) for k, v in f.items()}
-        log_n = col["log_g"] + col["a"] * log_c
-        log_d = -col["log_g"] + col["b"] * log_c
-        loss = col["E"] + np.exp(col["log_a"] - col["alpha"] * log_n) + np.exp(col["log_b"] - col["beta"] * log_d)
-        stacked = np.stack([np.exp(log_n), np.exp(log_d), np.exp(log_d - log_n), loss])  # (4, n_boot, ...)
-        lo, hi = percentile_interval(stacked, level, axis=1)
-        names = ("n_params", "n_tokens", "tokens_per_param", "loss")
-        return {k: (lo[j], hi[j]) for j, k in enumerate(names)}
+        log_c = np.log(as_float64("budget_flops", budget_flops) / 6.0)[..., None]
+        f = self._boot_arrays()["frontier"]       # replicates on the last axis, as in _samples_last
+        log_n = f["log_g"] + f["a"] * log_c
+        log_d = -f["log_g"] + f["b"] * log_c
+        loss = f["E"] + np.exp(f["log_a"] - f["alpha"] * log_n) + np.exp(f["log_b"] - f["beta"] * log_d)
+        # N, D and D/N are exp of the logs, and exp keeps order: take order statistics of the logs and
+        # exp only those (the same values as exp of all, then order statistics; 3000 fewer exps).
+        lo, hi = percentile_interval(np.stack([log_n, log_d, log_d - log_n]), level, axis=-1, monotone=np.exp)
+        loss_lo, loss_hi = percentile_interval(loss, level, axis=-1)
+        return {"n_params": (lo[0], hi[0]), "n_tokens": (lo[1], hi[1]), "tokens_per_param": (lo[2], hi[2]),
+                "loss": (loss_lo, loss_hi)}
 
     # ------------------------------------------------------------------ JSON
     def to_json_dict(self) -> dict:

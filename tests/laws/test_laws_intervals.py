@@ -25,3 +25,44 @@ def test_axis_argument():
     lo, hi = percentile_interval(x, 0.95, axis=1)
     np.testing.assert_array_equal(lo, want[0])
     np.testing.assert_array_equal(hi, want[1])
+
+
+def test_replicates_on_the_last_axis_and_monotone_transform():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 1000))
+    q = (1 - 0.9) / 2
+    want = np.quantile(np.exp(x), [q, 1 - q], axis=-1)
+    lo, hi = percentile_interval(x, 0.9, axis=-1, monotone=np.exp)   # exp of the order statistics only
+    np.testing.assert_array_equal(lo, want[0])
+    np.testing.assert_array_equal(hi, want[1])
+
+
+def test_law_intervals_equal_quantiles_of_all_replicates():
+    """ChinchillaLaw's interval shortcuts (replicates last, exp after selection) against the plain
+    recipe: every replicate's value, then np.quantile."""
+    from pygzlaw.laws.forms import ChinchillaParams
+    from pygzlaw.laws.law import ChinchillaLaw
+
+    rng = np.random.default_rng(2)
+    p = ChinchillaParams(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
+    law = ChinchillaLaw(params=p, bootstrap=np.array(list(p.to_dict().values())) * np.exp(
+        rng.normal(0, 0.02, size=(999, 5))))
+    e, a, b, al, be = law.bootstrap.T
+    n, d = 10 ** rng.uniform(6, 12, 5), 10 ** rng.uniform(7, 13, 5)
+    for level in (0.95, 0.8):
+        qs = [(1 - level) / 2, (1 + level) / 2]
+        samples = e[:, None] + np.exp(np.log(a)[:, None] - al[:, None] * np.log(n)) \
+            + np.exp(np.log(b)[:, None] - be[:, None] * np.log(d))
+        np.testing.assert_array_equal(law.predict_interval(n, d, level=level), np.quantile(samples, qs, axis=0))
+        c = 10 ** rng.uniform(18, 24, 4)
+        s = al + be
+        log_g = (np.log(al) + np.log(a) - np.log(be) - np.log(b)) / s
+        log_c = np.log(c / 6.0)
+        log_n = log_g[:, None] + (be / s)[:, None] * log_c
+        log_d = -log_g[:, None] + (al / s)[:, None] * log_c
+        loss = e[:, None] + np.exp(np.log(a)[:, None] - al[:, None] * log_n) \
+            + np.exp(np.log(b)[:, None] - be[:, None] * log_d)
+        got = law.allocate_interval(c, level=level)
+        for k, v in {"n_params": np.exp(log_n), "n_tokens": np.exp(log_d), "tokens_per_param": np.exp(log_d - log_n),
+                     "loss": loss}.items():
+            np.testing.assert_array_equal(got[k], np.quantile(v, qs, axis=0), err_msg=k)
