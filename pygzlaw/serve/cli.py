@@ -13,6 +13,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-save", action="store_true", help="POST /fit may not write law files")
     p.add_argument("--workers", type=int, default=1, help="server processes (uvicorn workers); each loads the laws")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every request (off by default: a log line costs more than a predict's routing)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -30,7 +32,7 @@ def cmd_serve(args) -> int:
         raise ValueError(f"--workers={args.workers} must be >= 1")
     if args.workers == 1:
         app = create_app(args.law_dir, max_body_bytes=limit, allow_fit_save=not args.no_save)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
         return 0
     # Several processes need an import string; the settings travel in the environment.
     import os
@@ -41,6 +43,10 @@ def cmd_serve(args) -> int:
     os.environ["PYGZLAW_SERVE_LAW_DIR"] = str(Path(args.law_dir).resolve())
     os.environ["PYGZLAW_SERVE_MAX_BODY"] = str(limit)
     os.environ["PYGZLAW_SERVE_SAVE"] = "0" if args.no_save else "1"
+    # One BLAS/OpenMP thread per worker unless told otherwise: K workers with a thread per core
+    # each would oversubscribe the cores during POST /fit. Workers are spawned, so they read this.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     uvicorn.run("pygzlaw.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                workers=args.workers, log_level=args.log_level, access_log=args.access_log)
     return 0

@@ -1,0 +1,66 @@
+"""``pygzlaw serve`` as a process: one and several workers answer over loopback."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from pygzlaw.laws.forms import ChinchillaParams
+from pygzlaw.laws.io import save_law
+from pygzlaw.laws.law import ChinchillaLaw
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_workers(tmp_path, workers):
+    p = ChinchillaParams(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
+    boot = np.array(list(p.to_dict().values())) * np.exp(np.random.default_rng(0).normal(0, 0.01, (50, 5)))
+    save_law(ChinchillaLaw(params=p, bootstrap=boot), tmp_path / "chin.json")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "pygzlaw", "serve", str(tmp_path), "--port", str(port),
+                             "--workers", str(workers), "--log-level", "error"], env=env, cwd=str(REPO))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        with httpx.Client(base_url=url, timeout=10) as c:   # several connections: both workers get some
+            for _ in range(8):
+                r = c.post("/laws/chin/predict", json={"n_params": [1e9, 1e10], "n_tokens": 2e10})
+                assert r.status_code == 200 and r.json()["lo"][0] <= r.json()["loss"][0] <= r.json()["hi"][0]
+            r = c.post("/laws/chin/predict", json={"n_params": -1, "n_tokens": 2e10})
+            assert r.status_code == 422 and "n_params" in r.json()["message"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_serve_rejects_bad_workers(tmp_path):
+    from pygzlaw.cli import build_parser
+
+    args = build_parser().parse_args(["serve", str(tmp_path), "--workers", "0"])
+    with pytest.raises(ValueError, match="--workers=0"):
+        args.func(args)
+    assert build_parser().parse_args(["serve", str(tmp_path)]).access_log is False
