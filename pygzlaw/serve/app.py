@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Optional, Union
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -127,6 +128,16 @@ def _out(arr, as_list):
     if not as_list:
         return vals[0]
     return vals if arr.ndim == 1 else arr.tolist()
+
+
+class NumbersJSON(JSONResponse):
+    """JSONResponse encoded by orjson: ~2 us instead of ~24 us for an allocate answer (Python's float
+    repr is most of json.dumps). Same numbers (shortest round-trip repr), shorter exponents (1e21,
+    not 1e+21). Only for bodies of finite floats and strings: orjson writes NaN as null (_out refuses
+    non-finite results first)."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
 
 
 class BodyLimit:
@@ -386,15 +397,15 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
     # costs more than the law arithmetic itself.
     @app.post("/laws/{name}/predict")
     async def predict(name: str, req: PredictRequest):
-        return JSONResponse(_predict(store.get(name), req))
+        return NumbersJSON(_predict(store.get(name), req))
 
     @app.post("/laws/{name}/allocate")
     async def allocate_law(name: str, req: AllocateRequest):
-        return JSONResponse(_allocate(store.get(name), req))
+        return NumbersJSON(_allocate(store.get(name), req))
 
     @app.post("/allocate")
     async def allocate_by_h(req: AllocateByHRequest):
-        return JSONResponse(_allocate(_law_for_allocate(store, req), req))
+        return NumbersJSON(_allocate(_law_for_allocate(store, req), req))
 
     @app.post("/fit")
     def fit(req: FitRequest):  # sync: runs in the threadpool, a 4500-start fit takes ~1-2 s of CPU

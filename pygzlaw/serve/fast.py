@@ -5,7 +5,10 @@ cost ~100 us per request here, as much as the law arithmetic. ``FastRoutes`` is 
 middleware that answers *well-formed* requests to those three endpoints itself: it validates the
 JSON body by hand (accepting only what the pydantic models accept), calls the same handler
 functions as the FastAPI routes (``app._predict``, ``app._allocate``) and encodes the answer as
-Starlette's JSONResponse does, so the status, headers and bytes are the same (tested).
+their response class (``app.NumbersJSON``) does, so the status, headers and bytes are the same
+(tested). orjson parses the body: ~1 us instead of ~7 us, the same values as json.loads where
+both succeed (integers beyond 64 bits become the float pydantic would make of them); where
+orjson fails (NaN, 1e999, invalid UTF-8) FastAPI answers.
 
 Anything it is not sure about goes to the FastAPI app with the body replayed: a validation
 failure, an unknown or invalid law, a law error (ValueError), another content type, any other
@@ -14,8 +17,9 @@ place, and a failed request costs at most one extra parse.
 """
 from __future__ import annotations
 
-import json
 import math
+
+import orjson
 
 from pygzlaw.serve.app import MAX_QUERY, _allocate, _law_for_allocate, _predict
 
@@ -153,7 +157,7 @@ class FastRoutes:
         """Encoded 200 response body, or NotFast / any exception to let FastAPI answer."""
         parts = path.split("/")
         if len(parts) == 4 and parts[1] == "laws" and parts[2] and parts[3] in ("predict", "allocate"):
-            data = json.loads(body)
+            data = orjson.loads(body)
             if parts[3] == "predict":
                 req = parse_predict(data)
                 out = _predict(self.store.get(parts[2]), req)
@@ -161,12 +165,11 @@ class FastRoutes:
                 req = parse_allocate(data)
                 out = _allocate(self.store.get(parts[2]), req)
         elif path == "/allocate":
-            req = parse_allocate(json.loads(body), by_h=True)
+            req = parse_allocate(orjson.loads(body), by_h=True)
             out = _allocate(_law_for_allocate(self.store, req), req)
         else:
             raise NotFast
-        # Starlette's JSONResponse.render, argument for argument
-        return json.dumps(out, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+        return orjson.dumps(out)                # as app.NumbersJSON, the routes' response class
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path") \
