@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <new>
 
@@ -187,13 +188,32 @@ struct FirstError {
     }
 };
 
-void add_counts(SampleCounts* total, const SampleCounts& part, std::mutex& mu) {
-    std::lock_guard<std::mutex> lock(mu);
+void add_counts(SampleCounts* total, const SampleCounts& part) {
     total->n_sentences += part.n_sentences;
     total->n_rejected_depth += part.n_rejected_depth;
     total->n_rejected_length += part.n_rejected_length;
     total->n_tokens_sampled += part.n_tokens_sampled;
 }
+
+// One expander and one set of counters per worker, made once per call (not
+// per chunk: 64 documents take only ~20 us on small grammars).
+struct WorkerState {
+    const BlockGrammar& g;
+    const SamplerGuards& guards;
+    std::vector<std::unique_ptr<Expander>> expanders;
+    std::vector<SampleCounts> counts;
+    WorkerState(const BlockGrammar& g_, const SamplerGuards& guards_, int n_threads)
+        : g(g_), guards(guards_), expanders(static_cast<size_t>(resolve_threads(n_threads))),
+          counts(expanders.size()) {}
+    Expander& expander(int worker) {
+        auto& slot = expanders[static_cast<size_t>(worker)];
+        if (!slot) slot.reset(new Expander(g, guards));
+        return *slot;
+    }
+    void add_to(SampleCounts* total) const {
+        for (const SampleCounts& c : counts) add_counts(total, c);
+    }
+};
 
 Status check_args(const BlockGrammar& g, const SamplerGuards& guards) {
     if (g.n_nonterminals <= 0 || g.start < 0 || g.start >= g.n_nonterminals)
@@ -313,10 +333,10 @@ Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint
                             guards.max_depth >= g.stream_max_depth &&
                             guards.max_sentence_tokens >= g.stream_max_sentence;
     FirstError first_error;
-    std::mutex counts_mu;
     try {
-        run_items(n_docs, n_threads, kDocsPerChunk, [&](int64_t begin, int64_t end, int) {
-            Expander ex(g, guards);
+        WorkerState state(g, guards, n_threads);
+        run_items(n_docs, n_threads, kDocsPerChunk, [&](int64_t begin, int64_t end, int worker) {
+            Expander& ex = state.expander(worker);
             SampleCounts local;
             for (int64_t i = begin; i < end; ++i) {
                 SplitMix64 rng(stream_state(seed, static_cast<uint64_t>(first_doc + i)));
@@ -332,8 +352,9 @@ Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint
                     return;
                 }
             }
-            add_counts(counts, local, counts_mu);
+            add_counts(&state.counts[static_cast<size_t>(worker)], local);
         });
+        state.add_to(counts);
     } catch (const std::bad_alloc&) {
         return Status{kOutOfMemory, -1, "out of memory allocating sampler stacks"};
     } catch (...) {
@@ -365,13 +386,13 @@ Status sample_sentences(const BlockGrammar& g, const SamplerGuards& guards, uint
     Status st = check_args(g, guards);
     if (st.code != 0) return st;
     FirstError first_error;
-    std::mutex counts_mu;
     try {
         const int64_t n_chunks = (n_sentences + kSentencesPerChunk - 1) / kSentencesPerChunk;
         std::vector<std::vector<int32_t>> chunk_tokens(static_cast<size_t>(n_chunks));
         lengths->assign(static_cast<size_t>(n_sentences), 0);
-        run_items(n_sentences, n_threads, kSentencesPerChunk, [&](int64_t begin, int64_t end, int) {
-            Expander ex(g, guards);
+        WorkerState state(g, guards, n_threads);
+        run_items(n_sentences, n_threads, kSentencesPerChunk, [&](int64_t begin, int64_t end, int worker) {
+            Expander& ex = state.expander(worker);
             SampleCounts local;
             std::vector<int32_t>& buf = chunk_tokens[static_cast<size_t>(begin / kSentencesPerChunk)];
             for (int64_t i = begin; i < end; ++i) {
@@ -402,8 +423,9 @@ Status sample_sentences(const BlockGrammar& g, const SamplerGuards& guards, uint
                     }
                 }
             }
-            add_counts(counts, local, counts_mu);
+            add_counts(&state.counts[static_cast<size_t>(worker)], local);
         });
+        state.add_to(counts);
         if (first_error.status.code != 0) return first_error.status;
         size_t total = 0;
         for (const auto& c : chunk_tokens) total += c.size();
