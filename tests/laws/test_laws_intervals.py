@@ -27,6 +27,13 @@ def test_axis_argument():
     np.testing.assert_array_equal(hi, want[1])
 
 
+def test_many_replicates_take_the_partition_branch():
+    x = np.random.default_rng(3).normal(size=(2, 20001))
+    q = (1 - 0.95) / 2
+    want = np.quantile(x, [q, 1 - q], axis=-1)
+    np.testing.assert_array_equal(percentile_interval(x, 0.95, axis=-1), want)
+
+
 def test_replicates_on_the_last_axis_and_monotone_transform():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 1000))
