@@ -1,6 +1,10 @@
 """``pygzlaw serve``: the law service (FastAPI + uvicorn), on 127.0.0.1 unless told otherwise."""
 from __future__ import annotations
 
+import signal
+import socket
+import sys
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="HTTP service over a directory of fitted laws",
@@ -47,6 +51,74 @@ def cmd_serve(args) -> int:
     # each would oversubscribe the cores during POST /fit. Workers are spawned, so they read this.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    if hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux"):
+        return _run_reuseport_workers(args)
     uvicorn.run("pygzlaw.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, access_log=args.access_log)
     return 0
+
+
+def _run_reuseport_workers(args) -> int:
+    """``args.workers`` processes, each with its own listening socket on the port (SO_REUSEPORT).
+
+    The kernel assigns each new connection to one of the sockets when it arrives. With uvicorn's
+    one shared socket the first worker to wake accepts a whole burst: 50 connections opened
+    together split 15 / 35 between two workers here, and the busier worker set the p99 (9.6 ms
+    median latency on its connections, 5.2 ms on the other's). Settings reach the spawned
+    workers through the environment (app_from_env).
+    """
+    import multiprocessing
+    import multiprocessing.connection
+
+    # Refuse a taken port here, with a plain bind: SO_REUSEPORT binds would silently share a port
+    # with another reuseport server of this user.
+    with socket.socket(_family(args.host), socket.SOCK_STREAM) as probe:
+        probe.bind((args.host, args.port))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_reuseport_worker, name=f"pygzlaw-serve-{i}",
+                         args=(args.host, args.port, args.log_level, args.access_log)) for i in range(args.workers)]
+    for p in procs:
+        p.start()
+    code = 0
+
+    def stop(signum, frame):       # SIGTERM to this process: stop the workers too (finally below)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        multiprocessing.connection.wait([p.sentinel for p in procs])   # until one exits (error or signal)
+        code = next(p.exitcode for p in procs if p.exitcode is not None) or 0
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()          # SIGTERM: uvicorn shuts down gracefully
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+    return code
+
+
+def _family(host: str):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _reuseport_worker(host: str, port: int, log_level: str, access_log: bool) -> None:
+    """One worker process: its own SO_REUSEPORT socket, the app from the environment, uvicorn."""
+    import ctypes
+
+    import uvicorn
+
+    from pygzlaw.serve.app import app_from_env
+
+    # Linux: SIGTERM this worker when the supervising process dies, even by SIGKILL
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    config = uvicorn.Config(app_from_env(), host=host, port=port, log_level=log_level, access_log=access_log)
+    uvicorn.Server(config).run(sockets=[sock])

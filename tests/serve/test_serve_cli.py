@@ -32,6 +32,7 @@ def test_serve_workers(tmp_path, workers):
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "pygzlaw", "serve", str(tmp_path), "--port", str(port),
                              "--workers", str(workers), "--log-level", "error"], env=env, cwd=str(REPO))
+    kids = []
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -49,12 +50,20 @@ def test_serve_workers(tmp_path, workers):
                 assert r.status_code == 200 and r.json()["lo"][0] <= r.json()["loss"][0] <= r.json()["hi"][0]
             r = c.post("/laws/chin/predict", json={"n_params": -1, "n_tokens": 2e10})
             assert r.status_code == 422 and "n_params" in r.json()["message"]
+        if workers > 1 and sys.platform.startswith("linux"):
+            kids = [int(x) for x in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+            assert len(kids) >= workers
     finally:
         proc.terminate()
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+    deadline = time.monotonic() + 15       # the workers leave with the supervisor
+    while any(Path(f"/proc/{k}").exists() for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{k}").exists() and "zombie" not in Path(f"/proc/{k}/status").read_text()
+                   for k in kids)
 
 
 def test_serve_rejects_bad_workers(tmp_path):
