@@ -72,4 +72,5 @@ def test_serve_rejects_bad_workers(tmp_path):
     args = build_parser().parse_args(["serve", str(tmp_path), "--workers", "0"])
     with pytest.raises(ValueError, match="--workers=0"):
         args.func(args)
-    assert build_parser().parse_args(["serve", str(tmp_path)]).access_log is False
+    args = build_parser().parse_args(["serve", str(tmp_path)])
+    assert args.access_log is False and args.proxy_headers is False
