@@ -131,8 +131,7 @@ def chinchilla_log_loss(n_params, n_tokens, p: ChinchillaParams) -> np.ndarray:
     log_d = np.log(as_float64("n_tokens", n_tokens))
     u1 = math.log(p.A) - p.alpha * log_n
     u2 = math.log(p.B) - p.beta * log_d
-    u1, u2 = np.broadcast_arrays(u1, u2)
-    return np.logaddexp(np.logaddexp(u1, u2), math.log(p.E))
+    return np.logaddexp(np.logaddexp(u1, u2), math.log(p.E))   # broadcasts u1 with u2
 
 
 def chinchilla_loss(n_params, n_tokens, p: ChinchillaParams) -> np.ndarray:

@@ -27,7 +27,9 @@ def percentile_interval(samples, level: float, axis: int = 0, monotone=None) -> 
     """
     # Select along the last axis: contiguous when the caller keeps replicates last (law.py
     # does), and the order statistics, hence the result, do not depend on the layout.
-    x = np.moveaxis(np.asarray(samples, dtype=np.float64), axis, -1)
+    x = np.asarray(samples, dtype=np.float64)
+    if axis not in (-1, x.ndim - 1):
+        x = np.moveaxis(x, axis, -1)
     prev, nxt, frac, kth = _plan(x.shape[-1], float(level))
     # A full sort beats np.partition with 4 kth here: numpy sorts float64 with AVX2 (x86-simd-sort)
     # but partitions with several kth by scalar introselect (1000 values: ~7 vs ~13 us). Either
