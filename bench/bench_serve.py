@@ -305,6 +305,8 @@ def main(argv=None):
     ap.add_argument("--paced-rps", type=float, default=250.0,
                     help="offered load of the second, paced run (requests/s over all clients)")
     ap.add_argument("--no-wrk", action="store_true", help="skip the optional wrk row even if wrk is on PATH")
+    ap.add_argument("--server-root", default=str(REPO),
+                    help="run the server from this checkout (before/after comparisons with the same load)")
     args = ap.parse_args(argv)
     total = args.requests or (6000 if args.quick else 40000)
     bodies = request_bodies(500)
@@ -313,11 +315,11 @@ def main(argv=None):
         law_dir = Path(tmp)
         make_laws(law_dir)
         port = _free_port()
-        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        env = {**os.environ, "PYTHONPATH": args.server_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         proc = subprocess.Popen([sys.executable, "-m", "pygzlaw", "serve", str(law_dir), "--host", "127.0.0.1",
                                  "--port", str(port), "--log-level", "error", "--workers", str(args.workers)],
-                                env=env, cwd=str(REPO))
+                                env=env, cwd=args.server_root)
         pool = multiprocessing.get_context("spawn").Pool(args.client_procs)
         try:
             import httpx

@@ -40,7 +40,7 @@ def cmd_serve(args) -> int:
     if args.workers == 1:
         app = create_app(args.law_dir, max_body_bytes=limit, allow_fit_save=not args.no_save)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
-                    proxy_headers=args.proxy_headers)
+                    proxy_headers=args.proxy_headers, http=_http_protocol())
         return 0
     # Several processes need an import string; the settings travel in the environment.
     import os
@@ -59,7 +59,7 @@ def cmd_serve(args) -> int:
         return _run_reuseport_workers(args)
     uvicorn.run("pygzlaw.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, access_log=args.access_log,
-                proxy_headers=args.proxy_headers)
+                proxy_headers=args.proxy_headers, http=_http_protocol())
     return 0
 
 
@@ -107,6 +107,15 @@ def _run_reuseport_workers(args) -> int:
     return code
 
 
+def _http_protocol():
+    """uvicorn's httptools protocol writing each response in one send() (serve.protocol), else uvicorn's choice."""
+    try:
+        from pygzlaw.serve.protocol import CoalescingHttpToolsProtocol
+    except ImportError:            # httptools missing: uvicorn falls back to h11
+        return "auto"
+    return CoalescingHttpToolsProtocol
+
+
 def _family(host: str):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -127,5 +136,5 @@ def _reuseport_worker(host: str, port: int, log_level: str, access_log: bool, pr
     sock.bind((host, port))
     sock.listen(2048)
     config = uvicorn.Config(app_from_env(), host=host, port=port, log_level=log_level, access_log=access_log,
-                            proxy_headers=proxy_headers)
+                            proxy_headers=proxy_headers, http=_http_protocol())
     uvicorn.Server(config).run(sockets=[sock])
