@@ -14,6 +14,12 @@ import sys
 import time
 from typing import Callable
 
+# One BLAS thread for every benchmark (this module is imported before numpy):
+# OpenBLAS's idle workers spin for a while after each call, e.g. the sampler's
+# spectral-radius eigvals, and take a core from the 2-thread runs measured next.
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
 
 def time_runs(fn: Callable[[], object], *, runs: int = 5, warmup: int = 1) -> list[float]:
     """Wall seconds of ``runs`` calls of fn after ``warmup`` unrecorded calls."""
@@ -24,6 +30,23 @@ def time_runs(fn: Callable[[], object], *, runs: int = 5, warmup: int = 1) -> li
         t0 = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
+    return out
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], *, runs: int = 5,
+                     warmup: int = 1) -> dict[str, list[float]]:
+    """Wall seconds of each fn, run in turn within every round, so a machine
+    whose speed drifts over seconds slows all of them alike (their ratio is
+    then measured fairly, not their absolute speed)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t0)
     return out
 
 

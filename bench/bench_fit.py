@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _harness import median, quantiles, time_runs, write_json  # noqa: E402  (one BLAS thread; before numpy)
+
 import numpy as np  # noqa: E402
-from _harness import median, quantiles, time_runs, write_json  # noqa: E402
 
 from pygzlaw.laws.fit import bootstrap_chinchilla, fit_chinchilla, make_grid, scipy_loop_fit  # noqa: E402
 

@@ -4,8 +4,8 @@ Same grammar for both (``to_pcfg_package``), same output: documents of 256
 tokens, sentences joined by separator 0 (terminal t -> token t + 1), the
 overflowing sentence cut. The baseline is pcfg's ``generate`` plus the Python
 packing the research pipeline needs; it is timed for a few seconds per preset
-(it runs at ~1e6 tokens/s), pygzlaw for a fixed number of documents, medians
-of several runs, in the same process.
+(it runs at ~1e6 tokens/s), pygzlaw for a fixed number of documents with 1 and
+2 threads alternating run by run, medians of several runs, in the same process.
 
     python bench/bench_sampler.py [--quick] [--json PATH]
 
@@ -21,12 +21,12 @@ import random
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import median, quantiles, time_runs, write_json  # noqa: E402
+from _harness import median, quantiles, time_interleaved, write_json  # noqa: E402  (before numpy)
+
+import numpy as np  # noqa: E402
 
 from pygzlaw.grammar import MAIN_PRESETS, analyze, random_pcfg, to_pcfg_package  # noqa: E402
 from pygzlaw.sampler import Sampler  # noqa: E402
@@ -71,18 +71,22 @@ def pcfg_tokens_per_s(grammar, budget_s: float, seed: int) -> tuple[float, dict]
                                            "rejected": n_rejected, "seconds": elapsed}
 
 
-def pygzlaw_runs(grammar, n_docs: int, threads: int, runs: int) -> list[float]:
-    """tokens/s of Sampler.fill into one reused (n_docs, 256) buffer, per run."""
-    s = Sampler(grammar, DOC_TOKENS, seed=0, threads=threads)
-    buf = np.empty((n_docs, DOC_TOKENS), dtype=s.dtype)
-    first = [0]
+def pygzlaw_runs(grammar, n_docs: int, runs: int,
+                 first_doc: int = 0) -> tuple[list[float], list[float]]:
+    """tokens/s of Sampler.fill into one reused (n_docs, 256) buffer with 1 and
+    with 2 threads, alternating run by run (see time_interleaved)."""
+    samplers = {t: Sampler(grammar, DOC_TOKENS, seed=0, threads=t) for t in (1, 2)}
+    buf = np.empty((n_docs, DOC_TOKENS), dtype=samplers[1].dtype)
+    first = [first_doc]
 
-    def once():
-        s.fill(buf, first_doc=first[0])
-        first[0] += n_docs  # fresh documents every run
+    def once(threads: int):
+        def fill():
+            samplers[threads].fill(buf, first_doc=first[0])
+            first[0] += n_docs  # fresh documents every run
+        return fill
 
-    secs = time_runs(once, runs=runs, warmup=1)
-    return [buf.size / t for t in secs]
+    secs = time_interleaved({"1": once(1), "2": once(2)}, runs=runs, warmup=1)
+    return [buf.size / t for t in secs["1"]], [buf.size / t for t in secs["2"]]
 
 
 def main(argv=None) -> int:
@@ -94,17 +98,20 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     n_docs = 16_384 if args.quick else 65_536  # 4.2M / 16.8M tokens per run
-    runs = 5 if args.quick else 7
+    rounds = 1 if args.quick else 3  # pcfg and pygzlaw alternate round by round
+    runs = 5 if args.quick else 4  # pygzlaw runs per round
     pcfg_budget_s = 1.5 if args.quick else 3.0
-    pcfg_repeats = 1 if args.quick else 3
 
     load_start = os.getloadavg()[0]  # shared machines: a busy neighbour halves these numbers
     rows = []
     for name in args.presets.split(","):
         g = random_pcfg(name, args.grammar_seed)
-        one = pygzlaw_runs(g, n_docs, 1, runs)
-        two = pygzlaw_runs(g, n_docs, 2, runs)
-        base = [pcfg_tokens_per_s(g, pcfg_budget_s, seed=r) for r in range(pcfg_repeats)]
+        one, two, base = [], [], []
+        for r in range(rounds):
+            base.append(pcfg_tokens_per_s(g, pcfg_budget_s, seed=r))
+            a, b = pygzlaw_runs(g, n_docs, runs, first_doc=r * 2 * (runs + 1) * n_docs)
+            one += a
+            two += b
         base_tps = median([b[0] for b in base])
         row = {
             "bench": "sampler.fill", "baseline": "pcfg 0.1.5 generate + Python packing",
@@ -116,7 +123,7 @@ def main(argv=None) -> int:
             "pygzlaw_p50": median(one),
             "ratio": median(one) / base_tps,
             "thread_scaling_2": median(two) / median(one),
-            "runs": runs, "warmup_runs": 1,
+            "runs": rounds * runs, "warmup_runs": rounds,
         }
         rows.append(row)
         print(f"{name}: pygzlaw {median(one) / 1e6:8.1f} Mtok/s (1 thread), "
