@@ -57,6 +57,33 @@ class Expander {
             fast_limit_[static_cast<size_t>(nt)] = guards.max_depth - g.height[nt];
     }
 
+    // Where a sentence's walk stands: the segment to do next, the first free
+    // frame of the stack of resume points, the depth of the current block's root.
+    struct Walk {
+        const Segment* seg;
+        Frame* top;
+        int32_t root;
+    };
+    enum class Step { kContinue, kDone, kTooDeep };
+
+    // After segment s's run: expand its pending nonterminal (one draw), or
+    // resume the block below, or end the sentence.
+    inline Step advance(const Segment& s, Walk& w, SplitMix64& rng) const noexcept {
+        if (s.nt >= 0) {
+            const int32_t d = w.root + s.depth;
+            if (d > guards_.max_depth) return Step::kTooDeep;
+            if (!s.last) *w.top++ = Frame{w.seg + 1, w.root};  // a tail call leaves nothing
+            w.seg = choose_block(s.nt, d, rng);
+            w.root = d;
+            return Step::kContinue;
+        }
+        if (w.top == stack_.data()) return Step::kDone;
+        --w.top;
+        w.seg = w.top->next;
+        w.root = w.top->root;
+        return Step::kContinue;
+    }
+
     // First segment of one block of nonterminal nt at depth d: from the fast
     // table when every nonterminal it expands inside stays within max_depth,
     // else from the plain one. Alias draw: one 64-bit draw r, column
@@ -103,16 +130,13 @@ class Expander {
     template <class T, class Emit>
     inline Outcome sentence_from(const Segment* seg, SplitMix64& rng, const T* tokens,
                                  int64_t room, int64_t* n_tokens, Emit&& emit) noexcept {
-        const int32_t max_depth = guards_.max_depth;
         const int64_t max_len = guards_.max_sentence_tokens;
         const int64_t stop = room < max_len ? room : max_len;
-        Frame* const base = stack_.data();
-        Frame* top = base;  // first free frame
+        Walk w{seg, stack_.data(), 1};
         int64_t len = 0;
-        int32_t root = 1;
         // Phase 1: emit.
         for (;;) {
-            const Segment s = *seg;
+            const Segment s = *w.seg;
             if (len + s.length > stop) {
                 if (stop == max_len) {
                     *n_tokens = max_len;
@@ -123,51 +147,26 @@ class Expander {
             }
             emit(tokens + s.token, static_cast<int64_t>(s.length), len);
             len += s.length;
-            if (s.nt >= 0) {
-                const int32_t d = root + s.depth;
-                if (d > max_depth) {
-                    *n_tokens = len;
-                    return Outcome::kRejectedDepth;
-                }
-                if (!s.last) *top++ = Frame{seg + 1, root};
-                seg = choose_block(s.nt, d, rng);
-                root = d;
-            } else if (top != base) {
-                --top;
-                seg = top->next;
-                root = top->root;
-            } else {
+            const Step step = advance(s, w, rng);
+            if (step != Step::kContinue) {
                 *n_tokens = len;
-                return Outcome::kAccepted;
+                return step == Step::kDone ? Outcome::kAccepted : Outcome::kRejectedDepth;
             }
         }
         // Phase 2: count, same walk without writing.
         for (;;) {
-            const Segment s = *seg;
+            const Segment s = *w.seg;
             len += s.length;
             if (len > max_len) {
                 *n_tokens = max_len;
                 return Outcome::kRejectedLength;
             }
-            if (s.nt >= 0) {
-                const int32_t d = root + s.depth;
-                if (d > max_depth) {
-                    *n_tokens = len;
-                    return Outcome::kRejectedDepth;
-                }
-                if (!s.last) *top++ = Frame{seg + 1, root};
-                seg = choose_block(s.nt, d, rng);
-                root = d;
-            } else if (top != base) {
-                --top;
-                seg = top->next;
-                root = top->root;
-            } else {
-                break;
+            const Step step = advance(s, w, rng);
+            if (step != Step::kContinue) {
+                *n_tokens = len;
+                return step == Step::kDone ? Outcome::kAccepted : Outcome::kRejectedDepth;
             }
         }
-        *n_tokens = len;
-        return Outcome::kAccepted;
     }
 
   private:
