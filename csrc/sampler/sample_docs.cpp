@@ -25,6 +25,8 @@ struct Frame {
 // enough that 2 threads stay balanced on a few hundred documents.
 constexpr int64_t kDocsPerChunk = 64;
 constexpr int64_t kSentencesPerChunk = 256;
+constexpr const char* kAllRejected =
+    "every sentence attempt was rejected by the depth/length guards";
 
 // Writes runs into one document. Runs are copied in 32-byte chunks (two
 // vector moves) while the chunk stays inside the document, since most runs
@@ -346,8 +348,7 @@ Status sample_docs_impl(const BlockGrammar& g, const SamplerGuards& guards, uint
                         : fill_by_sentence(ex, rng, tokens, w, guards.max_consecutive_rejections);
                 if (!ok) {
                     first_error.offer(Status{kInvalidArgument, first_doc + i,
-                                             "every sentence attempt was rejected by the "
-                                             "depth/length guards"});
+                                             kAllRejected});
                     return;
                 }
             }
@@ -416,8 +417,7 @@ Status sample_sentences(const BlockGrammar& g, const SamplerGuards& guards, uint
                     buf.resize(mark);
                     if (++rejected_in_a_row >= guards.max_consecutive_rejections) {
                         first_error.offer(Status{kInvalidArgument, first_sentence + i,
-                                                 "every sentence attempt was rejected by the "
-                                                 "depth/length guards"});
+                                                 kAllRejected});
                         return;
                     }
                 }
