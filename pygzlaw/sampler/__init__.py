@@ -150,8 +150,10 @@ class Sampler:
         self.max_depth = int(max_depth)
         self.max_sentence_tokens = int(max_sentence_tokens)
         self.threads = _resolve_threads(threads)
-        self.tables = compile_grammar(grammar, separator)
-        self.vocab_size = self.tables.vocab_size
+        if separator not in SEPARATORS:
+            raise ValueError(f"separator={separator!r}; choose one of {SEPARATORS}")
+        # ids 0..T-1 ("research") or the separator plus T shifted ids ("reserve")
+        self.vocab_size = grammar.n_terminals + (1 if separator == "reserve" else 0)
         if dtype is None:
             dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.int32
         dtype = np.dtype(dtype)
@@ -161,6 +163,7 @@ class Sampler:
             raise ValueError(f"dtype=uint16 cannot hold {self.vocab_size} token ids; use int32")
         self.dtype = dtype
         self.spectral_radius = warn_if_supercritical(grammar, stacklevel=3)
+        self.tables = compile_grammar(grammar, separator)  # after the cheap checks: can take ~1 s
         self._native = _native_grammar(self.tables)
 
     def __repr__(self) -> str:
