@@ -24,9 +24,17 @@ carry their own depth. The terminals and the depth checks therefore happen in
 the same left-to-right order as in rule-by-rule sampling, and a sentence is
 rejected (by depth or by length) exactly when rule-by-rule sampling rejects it.
 
-A block is stored as segments: a run of terminals then, except in the last
-segment, one pending nonterminal with its depth relative to the block's root.
-Runs are copied with one memcpy each by the native sampler.
+A block is stored as segments: a run of terminals then one pending
+nonterminal with its depth relative to the block's root (none in a block's
+last segment, unless it is a tail call). The native sampler copies runs in
+32-byte chunks.
+
+Documents add one more table: the stream D -> S sep D unrolled the same way
+(``_unroll_stream``). One of its entries holds several complete sentences
+with their separators as one run, then at most one partial sentence, so a
+single draw writes several short sentences. After any sentence the rest of
+the stream is again D, which is why a rejected partial sentence may simply
+discard the rest of its entry and continue with a fresh draw.
 """
 from __future__ import annotations
 
