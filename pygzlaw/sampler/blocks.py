@@ -56,6 +56,10 @@ DEFAULT_MAX_HEIGHT = 8
 DEFAULT_STREAM_ENTRIES = 4096
 DEFAULT_STREAM_SENTENCE_BLOCKS = 512
 STREAM_MAX_TOKENS = 1 << 17
+# An entry stops growing at this many tokens: longer ones would outgrow a
+# document, and on near-deterministic grammars the most probable entry would
+# otherwise absorb the whole budget (quadratic to build).
+STREAM_MAX_ENTRY_TOKENS = 256
 # Extra tokens after the last run, so runs may be copied in fixed-size chunks.
 TOKEN_PAD = 32
 
@@ -264,7 +268,7 @@ def _unroll_stream(rules: list[list[tuple[float, list]]], sentences: list[tuple[
             done, cost, partial = done + [partial], cost + len(partial) + 1, None
         entries[serial] = (p, h, done, partial, cost)
         n_tokens += cost
-        if i < 0 or partial[i][1] <= max_height:
+        if cost < STREAM_MAX_ENTRY_TOKENS and (i < 0 or partial[i][1] <= max_height):
             heapq.heappush(heap, (-p, serial))
         serial += 1
 

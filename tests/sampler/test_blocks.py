@@ -187,3 +187,19 @@ def test_depth_guard_is_exact_with_deep_blocks(max_depth):
     se = math.sqrt(q * (1 - q) / attempts)
     assert abs(st.n_sentences / attempts - q) < 5 * se + 1e-12, (st, q)
     assert st.n_rejected_length == 0
+
+
+@pytest.mark.parametrize("rules", [[(["a"], 1.0)], [(["a"], 0.999), (["b"], 0.001)]])
+def test_near_deterministic_grammar_entries_stay_short(rules):
+    """The most probable stream entry would otherwise swallow the whole budget
+    (a one-sentence grammar took ~10 s to compile)."""
+    from pygzlaw.sampler.blocks import STREAM_MAX_ENTRY_TOKENS
+
+    g = Grammar.from_rules({"S": rules}, start="S")
+    s = Sampler(g, 40, seed=2, dtype=np.int32)
+    assert s.tables.blocks.stream_entries["length"].max() <= STREAM_MAX_ENTRY_TOKENS + 2
+    got, _ = s.sample(5)
+    want, _ = sample_docs_reference(s.tables, s.seed, 0, 5, 40, max_depth=1000,
+                                    max_sentence_tokens=1 << 20)
+    np.testing.assert_array_equal(got, want)
+    assert set(np.unique(got)) <= {0, 1, 2} and np.all(got[:, 1::2] == 0)
