@@ -105,7 +105,6 @@ class BlockTables:
             any fast block of nt (0 when no fast block inlines anything).
         block_segment: int64 (n_blocks,), first segment of each block.
         probs: float64 (n_blocks,), each block's probability within its table.
-        stream_alias: ALIAS_DTYPE (n_entries,), keep/other are entry indices.
         stream_entries: STREAM_ENTRY_DTYPE (n_entries,).
         stream_columns: STREAM_COLUMN_DTYPE (n_entries,), 64-byte aligned: the
             alias columns with entry[0] = the column's entry, entry[1] = its alias.
@@ -127,7 +126,6 @@ class BlockTables:
     height: np.ndarray
     block_segment: np.ndarray
     probs: np.ndarray
-    stream_alias: np.ndarray
     stream_entries: np.ndarray
     stream_columns: np.ndarray
     stream_sentence_lengths: np.ndarray
@@ -209,6 +207,24 @@ def _rules(rule_offsets: np.ndarray, rule_probs: np.ndarray, rhs_offsets: np.nda
     return out
 
 
+def _pending(syms: list) -> int:
+    """Index of the leftmost pending nonterminal in a symbol list, or -1."""
+    return next((i for i, x in enumerate(syms) if type(x) is tuple), -1)
+
+
+def _expand_leftmost(syms: list, i: int, rules: list[list[tuple[float, list]]]):
+    """The pending nonterminal at syms[i] replaced by each of its rules.
+
+    Yields (rule probability, its depth, the new symbol list); the rule's own
+    nonterminals become pending one level deeper.
+    """
+    child, depth = syms[i]
+    head, tail = syms[:i], syms[i + 1:]
+    for q, rhs in rules[child]:
+        yield q, depth, head + [x if type(x) is not tuple else (x[0], x[1] + depth)
+                                for x in rhs] + tail
+
+
 def _unroll(rules: list[list[tuple[float, list]]], nt: int, max_blocks: int,
             max_height: int) -> list[tuple[float, int, list]]:
     """Blocks (probability, height, symbols) of nt, grown Tunstall-style."""
@@ -219,8 +235,8 @@ def _unroll(rules: list[list[tuple[float, list]]], nt: int, max_blocks: int,
     def add(p: float, h: int, syms: list) -> None:
         nonlocal serial
         blocks[serial] = (p, h, syms)
-        pend = next((s for s in syms if type(s) is tuple), None)
-        if pend is not None and pend[1] <= max_height:
+        i = _pending(syms)
+        if i >= 0 and syms[i][1] <= max_height:
             heapq.heappush(heap, (-p, serial))
         serial += 1
 
@@ -229,16 +245,12 @@ def _unroll(rules: list[list[tuple[float, list]]], nt: int, max_blocks: int,
     while heap:
         _, key = heapq.heappop(heap)
         p, h, syms = blocks[key]
-        i = next(i for i, s in enumerate(syms) if type(s) is tuple)
-        child, depth = syms[i]
-        options = rules[child]
-        if len(blocks) - 1 + len(options) > max_blocks:
+        i = _pending(syms)
+        if len(blocks) - 1 + len(rules[syms[i][0]]) > max_blocks:
             continue  # too wide for what is left; a narrower one may still fit
         del blocks[key]
-        head, tail = syms[:i], syms[i + 1:]
-        for q, rhs in options:
-            inner = [s if type(s) is not tuple else (s[0], s[1] + depth) for s in rhs]
-            add(p * q, max(h, depth), head + inner + tail)
+        for q, depth, expanded in _expand_leftmost(syms, i, rules):
+            add(p * q, max(h, depth), expanded)
     return [blocks[k] for k in sorted(blocks)]
 
 
@@ -258,12 +270,9 @@ def _unroll_stream(rules: list[list[tuple[float, list]]], sentences: list[tuple[
     heap: list[tuple[float, int]] = []
     serial, n_tokens = 0, 0
 
-    def pending(syms: list) -> int:
-        return next((i for i, x in enumerate(syms) if type(x) is tuple), -1)
-
     def add(p: float, h: int, done: list, cost: int, partial: list) -> None:
         nonlocal serial, n_tokens
-        i = pending(partial)
+        i = _pending(partial)
         if i < 0:  # the sentence is complete
             done, cost, partial = done + [partial], cost + len(partial) + 1, None
         entries[serial] = (p, h, done, partial, cost)
@@ -273,7 +282,7 @@ def _unroll_stream(rules: list[list[tuple[float, list]]], sentences: list[tuple[
         serial += 1
 
     def options(partial: list | None) -> list:
-        return sentences if partial is None else rules[partial[pending(partial)][0]]
+        return sentences if partial is None else rules[partial[_pending(partial)][0]]
 
     def expand(key: int) -> None:
         nonlocal n_tokens
@@ -283,12 +292,8 @@ def _unroll_stream(rules: list[list[tuple[float, list]]], sentences: list[tuple[
             for q, bh, syms in sentences:
                 add(p * q, max(h, bh), done, cost, syms)
             return
-        i = pending(partial)
-        child, depth = partial[i]
-        head, tail = partial[:i], partial[i + 1:]
-        for q, rhs in rules[child]:
-            inner = [x if type(x) is not tuple else (x[0], x[1] + depth) for x in rhs]
-            add(p * q, max(h, depth), done, cost, head + inner + tail)
+        for q, depth, expanded in _expand_leftmost(partial, _pending(partial), rules):
+            add(p * q, max(h, depth), done, cost, expanded)
 
     for q, bh, syms in sentences:  # the root holds nothing: always expanded
         add(q, bh, [], 0, syms)
@@ -389,10 +394,6 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
         sentence_lengths.extend(len(sent) for sent in done)
     stream_p = np.array([e[0] for e in stream])
     s_thr, s_other = alias_table_u64(stream_p)
-    stream_alias = np.zeros(len(stream), dtype=ALIAS_DTYPE)
-    stream_alias["threshold"] = s_thr
-    stream_alias["keep"] = np.arange(len(stream))
-    stream_alias["other"] = s_other
     columns = _aligned_empty(len(stream), STREAM_COLUMN_DTYPE, 64)
     columns["threshold"] = s_thr
     columns["entry"][:, 0] = entries
@@ -414,14 +415,14 @@ def build_blocks(start: int, rule_offsets: np.ndarray, rule_probs: np.ndarray,
         height=np.array([max(b[1] for b in blocks) for blocks in fast], dtype=np.int32),
         block_segment=block_seg_arr,
         probs=np.concatenate(probs),
-        stream_alias=stream_alias, stream_entries=entries, stream_columns=columns,
+        stream_entries=entries, stream_columns=columns,
         stream_sentence_lengths=np.array(sentence_lengths + [0], dtype=np.int32),
         stream_probs=stream_p / stream_p.sum(),
         stream_separator=int(separator),
         stream_max_depth=1 + max(e[1] for e in stream),
         stream_max_sentence=max(sentence_lengths, default=0))
     for a in (out.table_ranges, out.alias, out.segments, out.tokens, out.height,
-              out.block_segment, out.probs, out.stream_alias, out.stream_entries, out.stream_columns,
+              out.block_segment, out.probs, out.stream_entries, out.stream_columns,
               out.stream_sentence_lengths, out.stream_probs):
         a.setflags(write=False)
     return out

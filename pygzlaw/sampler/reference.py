@@ -58,14 +58,15 @@ def choose_block(b: BlockTables, nt: int, depth: int, limits: list[int], rng: Sp
     return int(a["keep"]) if (x & MASK64) < int(a["threshold"]) else int(a["other"])
 
 
-def choose_entry(b: BlockTables, rng: SplitMix64) -> int:
-    """Index of one entry of the document stream's table (csrc: Expander::choose_entry)."""
-    m = len(b.stream_entries)
+def choose_entry(b: BlockTables, rng: SplitMix64):
+    """One entry (a STREAM_ENTRY_DTYPE record) of the document stream's table,
+    read from the same alias columns as csrc's Expander::choose_entry."""
+    m = len(b.stream_columns)
     if m == 1:
-        return 0
+        return b.stream_columns[0]["entry"][0]
     x = rng.next() * m
-    a = b.stream_alias[x >> 64]
-    return int(a["keep"]) if (x & MASK64) < int(a["threshold"]) else int(a["other"])
+    c = b.stream_columns[x >> 64]
+    return c["entry"][0 if (x & MASK64) < int(c["threshold"]) else 1]
 
 
 def uses_stream(b: BlockTables, separator: int, max_depth: int, max_sentence_tokens: int) -> bool:
@@ -163,7 +164,7 @@ def sample_docs_reference(t: CompiledTables, seed: int, first_doc: int, n_docs: 
                 if not stream:
                     attempt(doc, rng, None)
                     continue
-                token, _, n_complete, _, partial, first = b.stream_entries[choose_entry(b, rng)]
+                token, _, n_complete, _, partial, first = choose_entry(b, rng)
                 for n in lengths[first:first + n_complete]:
                     if len(doc) >= doc_tokens:
                         break
