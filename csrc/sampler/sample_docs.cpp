@@ -289,10 +289,8 @@ bool fill_by_stream(const BlockGrammar& g, Expander& ex, SplitMix64& rng, const 
     while (w.pos < w.doc_tokens) {
         const StreamEntry& e = ex.choose_entry(rng);
         const T* src = tokens + e.token;
-        if (w.pos + e.length + kChunk <= w.doc_tokens) {
-            T* d = w.doc + w.pos;
-            for (int64_t i = 0; i < e.length; i += kChunk)
-                std::memcpy(d + i, src + i, sizeof(T) * kChunk);
+        if (w.pos + e.length + kChunk <= w.doc_tokens) {  // all of it fits: one chunked copy
+            DocEmit<T>{w.doc + w.pos, w.doc_tokens - w.pos}(src, e.length, 0);
             w.pos += e.length;
             w.counts->n_sentences += e.n_complete;
             w.counts->n_tokens_sampled += e.n_terminals;
