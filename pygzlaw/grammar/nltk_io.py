@@ -169,6 +169,12 @@ def _parse_line(line: str, lineno: int, source: str, out: _Parsed) -> None:
                              "end each alternative with [p]")
         alts.append((list(rhs), prob))
 
+    def check_symbol_allowed() -> None:
+        # a symbol may not follow its alternative's probability
+        if prob is not None:
+            raise ValueError(f"{where}: symbol after the probability of alternative "
+                             f"{len(alts) + 1} of {lhs!r}; separate alternatives with |")
+
     while pos < n:
         c = line[pos]
         if c.isspace():
@@ -193,9 +199,7 @@ def _parse_line(line: str, lineno: int, source: str, out: _Parsed) -> None:
             m = _TERM_RE.match(line, pos)
             if not m:
                 raise ValueError(f"{where}: unterminated quoted terminal starting at column {pos + 1}")
-            if prob is not None:
-                raise ValueError(f"{where}: symbol after the probability of alternative "
-                                 f"{len(alts) + 1} of {lhs!r}; separate alternatives with |")
+            check_symbol_allowed()
             name = m.group(1) if m.group(1) is not None else m.group(2)
             rhs.append((True, name))
             if name not in out._terminal_seen:
@@ -210,9 +214,7 @@ def _parse_line(line: str, lineno: int, source: str, out: _Parsed) -> None:
             m = _NONTERM_RE.match(line, pos)
             if not m:
                 raise ValueError(f"{where}: unexpected character {c!r} at column {pos + 1}")
-            if prob is not None:
-                raise ValueError(f"{where}: symbol after the probability of alternative "
-                                 f"{len(alts) + 1} of {lhs!r}; separate alternatives with |")
+            check_symbol_allowed()
             rhs.append((False, m.group(0)))
             out.used_line.setdefault(m.group(0), lineno)
             pos = m.end()

@@ -141,6 +141,9 @@ def test_start_directive_and_default_start():
     ("# pygzlaw: [1, 2]\nS -> 'a' [1]\n", r"line 1: malformed '# pygzlaw:' header"),
     ("# pygzlaw: {\"n_terminals\": 3}\nS -> '5' [1]\n", r"terminal '5' is used in a rule but not"),
     ("S -> 'a' [0.5] [0.5]\n", r"line 1: alternative 1 of 'S' has two probabilities"),
+    ("S -> 'a' [0.5] 'b' | 'c' [0.5]\n", r"line 1: symbol after the probability of alternative 1"),
+    ("S -> A [0.5] A | 'c' [0.5]\nA -> 'a' [1]\n",
+     r"line 1: symbol after the probability of alternative 1 of 'S'; separate alternatives with \|"),
     ("S -> 'S' [1]\n", r"terminal 'S' has the same name as a nonterminal"),
     ("", r"no rules found"),
 ])
