@@ -285,7 +285,8 @@ def sample_sentences(grammar: Grammar, n_sentences: int, *, seed: int, first_sen
     _check_guards(max_depth, max_sentence_tokens)
     if n_sentences < 0:
         raise ValueError(f"n_sentences={n_sentences} must be >= 0")
-    tables = compile_grammar(grammar, separator)
+    # unpacked sentences never read the document stream's table: build a minimal one
+    tables = compile_grammar(grammar, separator, stream_entries=1, stream_sentence_blocks=1)
     tokens, offsets, counts = _native.sample_sentences_native(
         _native_grammar(tables), int(seed) & ((1 << 64) - 1), int(first_sentence),
         int(n_sentences), _resolve_threads(threads), int(max_depth), int(max_sentence_tokens),
