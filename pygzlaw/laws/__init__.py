@@ -8,8 +8,9 @@ Public API:
     laws: ChinchillaLaw (predict / allocate / intervals / JSON), DataDependentLaw, fit_data_dependent,
         regress_params
     allocation: compute_optimal, allocate, Allocation
-    family: fit_overtrain, fit_error_law, fit_data_constrained, qqt_error, combine_pools,
-        best_filtering_level, fit_qqt, Pool
+    family: fit_overtrain, fit_error_law, qqt_error, combine_pools, best_filtering_level, fit_qqt, Pool
+    data-constrained: fit_data_constrained -> DataConstrainedFit (bootstrap, bound warnings, profiles),
+        FitWarning
     io: read_points, load_law, save_law
     diagnostics: leave_one_out, holdout_by_compute, flag_outliers
 
@@ -19,10 +20,11 @@ Example:
     >>> law.allocate(1e21).n_params                                      # doctest: +SKIP
 """
 from pygzlaw.laws.allocate import Allocation, allocate, compute_optimal, frontier_exponents
+from pygzlaw.laws.data_constrained import DataConstrainedFit, FitWarning, fit_data_constrained
 from pygzlaw.laws.diagnostics import HoldoutReport, flag_outliers, holdout_by_compute, leave_one_out
 from pygzlaw.laws.data_dependent import DataDependentLaw, Regression, fit_data_dependent, regress_params
-from pygzlaw.laws.family import (Pool, best_filtering_level, combine_pools, fit_data_constrained, fit_error_law,
-                                 fit_overtrain, fit_qqt, qqt_error)
+from pygzlaw.laws.family import (Pool, best_filtering_level, combine_pools, fit_error_law, fit_overtrain, fit_qqt,
+                                 qqt_error)
 from pygzlaw.laws.fit import ConvergenceError, FitResult, bootstrap_chinchilla, fit_chinchilla, make_grid
 from pygzlaw.laws.forms import (EPOCH_PARAMS, HOFFMANN_PARAMS, MUENNIGHOFF_PARAMS, ChinchillaParams,
                                 DataConstrainedParams, ErrorParams, OvertrainParams, chinchilla_loss,
@@ -36,7 +38,7 @@ __all__ = [
     "Allocation", "allocate", "compute_optimal", "frontier_exponents",
     "DataDependentLaw", "Regression", "fit_data_dependent", "regress_params",
     "Pool", "best_filtering_level", "combine_pools", "fit_data_constrained", "fit_error_law", "fit_overtrain",
-    "fit_qqt", "qqt_error",
+    "fit_qqt", "qqt_error", "DataConstrainedFit", "FitWarning",
     "ConvergenceError", "FitResult", "bootstrap_chinchilla", "fit_chinchilla", "make_grid",
     "EPOCH_PARAMS", "HOFFMANN_PARAMS", "MUENNIGHOFF_PARAMS", "ChinchillaParams", "DataConstrainedParams",
     "ErrorParams", "OvertrainParams", "chinchilla_loss", "data_constrained_loss", "downstream_error",

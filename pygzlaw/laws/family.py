@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pygzlaw.laws.forms import (ChinchillaParams, DataConstrainedParams, ErrorParams, OvertrainParams,
-                                as_float64, data_constrained_loss, downstream_error, overtrain_loss)
+from pygzlaw.laws.data_constrained import fit_data_constrained
+from pygzlaw.laws.forms import ErrorParams, OvertrainParams, as_float64, downstream_error, overtrain_loss
 
 __all__ = ["GADRE_GRID", "OvertrainFit", "fit_overtrain", "ErrorFit", "fit_error_law", "fit_data_constrained",
            "Pool", "qqt_error", "combine_pools", "best_filtering_level", "fit_qqt"]
@@ -139,45 +139,7 @@ def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
 
 
 # --------------------------------------------------------- Muennighoff et al.
-def fit_data_constrained(n_params, n_tokens, unique_tokens, loss, base: ChinchillaParams, *,
-                         huber_delta=1e-3) -> DataConstrainedParams:
-    """Fit R_D* and R_N* with Chinchilla's five constants held at ``base`` (Muennighoff et al.'s second stage).
-
-    Minimises the summed Huber loss of log residuals over (log R_D*, log R_N*) from a 5 x 5 grid
-    of starts with L-BFGS-B.
-
-    Args:
-        n_params, n_tokens, unique_tokens, loss: (n,) runs: parameters, tokens seen, unique tokens, loss.
-        base: the Chinchilla law fitted on runs without repetition.
-        huber_delta: Huber threshold.
-
-    Returns:
-        DataConstrainedParams.
-    """
-    from scipy.optimize import minimize
-
-    n = as_float64("n_params", n_params).ravel()
-    d = as_float64("n_tokens", n_tokens).ravel()
-    u = as_float64("unique_tokens", unique_tokens).ravel()
-    y = np.log(as_float64("loss", loss).ravel())
-    if not (n.size == d.size == u.size == y.size):
-        raise ValueError("n_params, n_tokens, unique_tokens and loss must have the same length")
-    if n.size < 3:
-        raise ValueError(f"too few points to fit R_D*, R_N*: got {n.size}, need at least 3")
-
-    def objective(v):
-        p = DataConstrainedParams(**base.to_dict(), rd_star=math.exp(v[0]), rn_star=math.exp(v[1]))
-        r = np.log(data_constrained_loss(n, d, u, p)) - y
-        a = np.abs(r)
-        return float(np.where(a <= huber_delta, 0.5 * r * r, huber_delta * (a - 0.5 * huber_delta)).sum())
-
-    best = None
-    for lr in np.log([1.0, 3.0, 10.0, 30.0, 100.0]):
-        for ln_ in np.log([1.0, 3.0, 10.0, 30.0, 100.0]):
-            res = minimize(objective, [lr, ln_], method="L-BFGS-B", bounds=[(-5, 10), (-5, 10)])
-            if best is None or res.fun < best.fun:
-                best = res
-    return DataConstrainedParams(**base.to_dict(), rd_star=math.exp(best.x[0]), rn_star=math.exp(best.x[1]))
+# fit_data_constrained lives in pygzlaw.laws.data_constrained (a result object with bootstrap and profiles).
 
 
 # --------------------------------------------------------------- Goyal et al.

@@ -1,7 +1,7 @@
 """Shared fixtures for the laws tests: synthetic runs from known laws, and the real data in ../shared."""
 import numpy as np
 import pytest
-from lawsdata import EPOCH_CSV, GADRE_DIR, synthetic_runs
+from lawsdata import EPOCH_CSV, GADRE_DIR, MUENNIGHOFF_CSV, synthetic_runs
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +37,15 @@ def gadre_rows():
     from pygzlaw.laws.io import read_gadre
 
     return read_gadre(GADRE_DIR)
+
+
+@pytest.fixture(scope="session")
+def muennighoff_runs():
+    """(n_params, n_tokens, unique_tokens, loss) of Muennighoff et al.'s 182 released runs."""
+    if not MUENNIGHOFF_CSV.is_file():
+        pytest.skip(f"real data absent: {MUENNIGHOFF_CSV} (the shared folder ../shared/data next to the repo)")
+    import csv
+
+    with open(MUENNIGHOFF_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return tuple(np.array([float(r[k]) for r in rows]) for k in ("n_params", "n_tokens", "unique_tokens", "loss"))

@@ -9,6 +9,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 EPOCH_CSV = SHARED_DATA / "chinchilla-epoch2024" / "svg_extracted_data.csv"
 GADRE_DIR = SHARED_DATA / "gadre2024" / "exp_data"
+MUENNIGHOFF_CSV = SHARED_DATA / "muennighoff2023" / "runs.csv"
 
 # A law in the range of Hoffmann's and Epoch's fits.
 TRUE_PARAMS = ChinchillaParams(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)

@@ -3,10 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from pygzlaw.laws.family import (GADRE_GRID, Pool, best_filtering_level, combine_pools, fit_data_constrained,
-                                 fit_error_law, fit_overtrain, fit_qqt, qqt_error)
-from pygzlaw.laws.forms import (MUENNIGHOFF_PARAMS, DataConstrainedParams, ErrorParams, OvertrainParams,
-                                data_constrained_loss, downstream_error, overtrain_loss)
+from pygzlaw.laws.family import (GADRE_GRID, Pool, best_filtering_level, combine_pools, fit_error_law, fit_overtrain,
+                                 fit_qqt, qqt_error)
+from pygzlaw.laws.forms import ErrorParams, OvertrainParams, downstream_error, overtrain_loss
 
 
 def test_gadre_grid_is_128_starts():
@@ -41,19 +40,6 @@ def test_error_law_recovery():
     loss = np.linspace(2.3, 5.5, 12)
     fit = fit_error_law(loss, downstream_error(loss, true))
     assert fit.params.to_dict() == pytest.approx(true.to_dict(), rel=1e-4)
-
-
-def test_data_constrained_recovers_decay_constants():
-    true = MUENNIGHOFF_PARAMS
-    rng = np.random.default_rng(1)
-    u = np.full(24, 2e9)
-    n = np.repeat([1e8, 3e8, 1e9], 8)
-    d = np.tile(u[:8] * np.array([0.5, 1, 2, 4, 8, 16, 32, 64]), 3)
-    loss = data_constrained_loss(n, d, u, true) * np.exp(rng.normal(0, 0.0005, n.size))
-    fit = fit_data_constrained(n, d, u, loss, true.base)
-    assert isinstance(fit, DataConstrainedParams)
-    assert fit.rd_star == pytest.approx(true.rd_star, rel=0.15)
-    assert fit.rn_star == pytest.approx(true.rn_star, rel=0.5)
 
 
 def test_qqt_single_epoch_is_base_law():
