@@ -1,0 +1,128 @@
+"""SwiGLU gate: y = silu(gate) * up, silu(a) = a * sigmoid(a) (Shazeer 2020, eq. 6), fp32 math.
+
+Line-up: Triton kernels → launchers → custom op (``pygzlaw::swiglu_fwd`` / ``_bwd``) → eager
+reference → public ``swiglu``. The backward recomputes sigmoid(gate) instead of saving it, so
+the op keeps only its two inputs for backward.
+"""
+from __future__ import annotations
+
+import torch
+
+from ._launch import resolve_impl, tl, triton
+
+# Elements per program: 1024 fp32 values = 8 per thread at 4 warps, a full 128-bit vector for
+# bf16 loads.
+_BLOCK = 1024
+_NUM_WARPS = 4
+
+
+@triton.jit
+def _swiglu_fwd_kernel(y_ptr, gate_ptr, up_ptr, n_elements, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_elements
+    a = tl.load(gate_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    u = tl.load(up_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    y = a * tl.sigmoid(a) * u
+    tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _swiglu_bwd_kernel(dgate_ptr, dup_ptr, dy_ptr, gate_ptr, up_ptr, n_elements,
+                       BLOCK: tl.constexpr):
+    """d/da [a * s(a)] = s * (1 + a * (1 - s)), s = sigmoid(a)."""
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_elements
+    a = tl.load(gate_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    u = tl.load(up_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    s = tl.sigmoid(a)
+    dgate = dy * u * s * (1.0 + a * (1.0 - s))
+    dup = dy * a * s
+    tl.store(dgate_ptr + offs, dgate.to(dgate_ptr.dtype.element_ty), mask=mask)
+    tl.store(dup_ptr + offs, dup.to(dup_ptr.dtype.element_ty), mask=mask)
+
+
+def swiglu_forward(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """Launch the forward kernel. gate, up: same shape and dtype. Returns y like gate."""
+    gate_c, up_c = gate.contiguous(), up.contiguous()
+    y = torch.empty_like(gate_c)
+    n = gate_c.numel()
+    if n:
+        _swiglu_fwd_kernel[(triton.cdiv(n, _BLOCK),)](y, gate_c, up_c, n, BLOCK=_BLOCK,
+                                                      num_warps=_NUM_WARPS)
+    return y
+
+
+def swiglu_backward(dy: torch.Tensor, gate: torch.Tensor, up: torch.Tensor):
+    """Launch the backward kernel. Returns (dgate like gate, dup like up)."""
+    gate_c, up_c, dy_c = gate.contiguous(), up.contiguous(), dy.contiguous()
+    dgate = torch.empty_like(gate_c)
+    dup = torch.empty_like(up_c)
+    n = gate_c.numel()
+    if n:
+        _swiglu_bwd_kernel[(triton.cdiv(n, _BLOCK),)](dgate, dup, dy_c, gate_c, up_c, n,
+                                                      BLOCK=_BLOCK, num_warps=_NUM_WARPS)
+    return dgate, dup
+
+
+@torch.library.custom_op("pygzlaw::swiglu_fwd", mutates_args=())
+def _swiglu_fwd_op(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    return swiglu_forward(gate, up)
+
+
+@_swiglu_fwd_op.register_fake
+def _(gate, up):
+    return torch.empty_like(gate, memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("pygzlaw::swiglu_bwd", mutates_args=())
+def _swiglu_bwd_op(dy: torch.Tensor, gate: torch.Tensor,
+                   up: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return swiglu_backward(dy, gate, up)
+
+
+@_swiglu_bwd_op.register_fake
+def _(dy, gate, up):
+    return (torch.empty_like(gate, memory_format=torch.contiguous_format),
+            torch.empty_like(up, memory_format=torch.contiguous_format))
+
+
+def _swiglu_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _swiglu_backward(ctx, dy):
+    gate, up = ctx.saved_tensors
+    return _swiglu_bwd_op(dy, gate, up)
+
+
+_swiglu_fwd_op.register_autograd(_swiglu_backward, setup_context=_swiglu_setup)
+
+
+def swiglu_reference(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """Eager PyTorch SwiGLU: silu(gate) * up in fp32, cast to gate.dtype. CPU path and oracle."""
+    return (torch.nn.functional.silu(gate.float()) * up.float()).to(gate.dtype)
+
+
+def swiglu(gate: torch.Tensor, up: torch.Tensor, *, impl: str = "auto") -> torch.Tensor:
+    """SwiGLU gate: silu(gate) * up, elementwise.
+
+    Args:
+        gate: (...) float tensor, the gate projection x @ W1.
+        up: same shape and dtype, the up projection x @ W3.
+        impl: "auto" (Triton on CUDA tensors when triton imports, else torch), "torch", or
+            "triton" (CPU tensors only under TRITON_INTERPRET=1).
+
+    Returns:
+        Tensor of gate's shape and dtype, computed in fp32.
+
+    Raises:
+        ValueError: shapes or dtypes differ, or impl is unknown.
+        RuntimeError: impl="triton" where Triton cannot run.
+    """
+    if gate.shape != up.shape or gate.dtype != up.dtype:
+        raise ValueError(f"swiglu: gate {tuple(gate.shape)} {gate.dtype} and up "
+                         f"{tuple(up.shape)} {up.dtype} must have the same shape and dtype")
+    if resolve_impl("swiglu", impl, gate, up) == "torch":
+        return swiglu_reference(gate, up)
+    return _swiglu_fwd_op(gate, up)
