@@ -150,7 +150,7 @@ class TrainConfig:
         if not isinstance(self.grammar, str) or not self.grammar.strip():
             raise ValueError(f"grammar={self.grammar!r} must be a preset name or a grammar file path")
         for name, lo in (("n_tokens", 1), ("batch_docs", 1), ("seq_len", 2), ("grad_accum", 1),
-                         ("warmup_steps", 0), ("val_docs", 0), ("val_every_steps", 0),
+                         ("warmup_steps", 0), ("val_docs", 1), ("val_every_steps", 0),
                          ("checkpoint_every_steps", 0), ("h_docs", 0), ("log_every_steps", 1),
                          ("grammar_seed", 0), ("data_seed", 0), ("seed", 0)):
             need_int(name, lo)
@@ -231,8 +231,9 @@ class RunRecord:
         n_params: N, all parameters (both embedding matrices included, as in the paper).
         n_params_non_embedding: N without the input and output embeddings.
         n_tokens: D, tokens trained on (steps x batch docs x seq_len).
-        flops: C, training FLOPs = train_flops_per_token(model) x D (6N plus the attention
-            term; see pygzlaw.model.train_flops_per_token).
+        flops: C = 6·N·D, the paper's compute axis (Pandey 2024 and Chinchilla: N all
+            parameters; pygzlaw.model.chinchilla_flops_per_token), so ``pygzlaw fit``'s
+            C-vs-6ND check holds.
         train_loss: mean training loss (nats/token) of the last step.
         val_loss: final validation loss (nats/token) on val_docs held-out documents.
         wall_s: wall time of the run, seconds (setup included).
@@ -245,6 +246,10 @@ class RunRecord:
         version: pygzlaw version.
         n_steps: optimizer steps run; vocab_size: model vocabulary; world_size: ranks.
         peak_memory_bytes: peak accelerator memory (None on CPU).
+        model_flops: FLOPs the model actually did, train_flops_per_token x D (PaLM's 6·N_matmul
+            + 12·L·d·T; the numerator of MFU).
+        resumed_from_step: optimizer steps restored from a checkpoint (0 = fresh run).
+        model_config: the resolved ModelConfig as a dict.
     """
 
     n_params: int
@@ -266,26 +271,27 @@ class RunRecord:
     vocab_size: int = 0
     world_size: int = 1
     peak_memory_bytes: int | None = None
-    extra: dict = field(default_factory=dict)
+    model_flops: float = 0.0
+    resumed_from_step: int = 0
+    model_config: dict = field(default_factory=dict)
 
     def to_row(self) -> dict:
         """One flat row for a runs CSV/JSONL that ``pygzlaw fit`` reads.
 
-        Columns: N (all parameters), D (tokens), loss (final validation loss, nats/token),
-        H (when known), dataset (grammar label), then descriptive columns whose names are
-        not aliases in pygzlaw.laws.io (so no column is read twice): train_loss,
-        N_non_embedding, train_flops (C with the attention term: not the 6ND that a ``C``
-        column would be checked against), model, wall_s, tokens_per_s, mfu,
+        Columns: N (all parameters), D (tokens), C (6·N·D), loss (final validation loss,
+        nats/token), H (when known), dataset (grammar label), then descriptive columns whose
+        names are not aliases in pygzlaw.laws.io (so no column is read twice): train_loss,
+        N_non_embedding, model_flops, model, wall_s, tokens_per_s, mfu,
         data_wait_fraction, steps, seed.
         """
-        row = {"N": self.n_params, "D": self.n_tokens, "loss": self.val_loss}
+        row = {"N": self.n_params, "D": self.n_tokens, "C": self.flops, "loss": self.val_loss}
         if self.H is not None:
             row["H"] = self.H
         row["dataset"] = f"{self.grammar}-g{self.grammar_seed}"
         row.update({
             "train_loss": self.train_loss,
             "N_non_embedding": self.n_params_non_embedding,
-            "train_flops": self.flops,
+            "model_flops": self.model_flops,
             "model": self.config.get("model") if isinstance(self.config.get("model"), str)
             else "custom",
             "wall_s": self.wall_s, "tokens_per_s": self.tokens_per_s, "mfu": self.mfu,
