@@ -303,8 +303,20 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
 
     from tqdm import tqdm
 
-    # stdin is always read again: a later stream under the same name may differ.
-    todo = [u for u in units if manifest is None or u.key == "-" or not manifest.done(u.key)]
+    # stdin is always read again: a later stream under the same name may differ. A finished
+    # file whose size, modification time or content fingerprint changed is scanned again.
+    fingerprints = {u.key: input_fingerprint(u.path) for u in units
+                    if u.path != "-" and manifest is not None}
+    changed: list[dict] = []
+    todo = []
+    for u in units:
+        if manifest is None or u.key == "-" or not manifest.done(u.key):
+            todo.append(u)
+            continue
+        why = _changed(manifest.records[u.key].get("input"), fingerprints.get(u.key))
+        if why:
+            changed.append({"unit": u.key, "reason": why})
+            todo.append(u)
     total = sum(u.size_bytes for u in todo)
     bar = tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
                desc="scan", disable=not progress, smoothing=0.05, mininterval=0.5)
@@ -317,6 +329,7 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
         for unit in todo:
             rec, wb, db = _scan_unit(unit, cfg, tokenizer, threads, batch_bytes, pool, bar,
                                      out_dir if per_window else None)
+            rec["input"] = fingerprints.get(unit.key)
             run_window_bytes += wb
             run_disk_bytes += db
             if manifest:
@@ -335,11 +348,54 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
         "input_bytes_per_s": run_disk_bytes / elapsed if elapsed > 0 else None,
         "units_scanned_this_run": len(todo),
         "units_resumed": len(units) - len(todo),
+        "units_rescanned_changed": len(changed),
     }
+    summary["changed_inputs"] = changed[:MAX_BAD_EXAMPLES]
     summary["skipped_paths"] = skipped[:MAX_BAD_EXAMPLES]
     if out_dir:
         write_json(os.path.join(out_dir, SUMMARY_NAME), summary)
     return summary
+
+
+# Bytes hashed at each end of a file for its content fingerprint (cheap for any size).
+FINGERPRINT_BYTES = 1 << 16
+
+
+def input_fingerprint(path: str) -> dict | None:
+    """Identity of an input file for resuming: size, mtime (ns) and a content fingerprint.
+
+    The fingerprint is the sha256 of the size and of the first and last 64 KiB, so a file
+    rewritten with the same size and a preserved mtime (``cp -p``, ``rsync -t``) is still
+    noticed when its ends differ; reading whole files again on every resume would cost as
+    much as scanning them. None when the file cannot be read (the scan reports that).
+    """
+    try:
+        st = os.stat(path)
+        h = hashlib.sha256(str(st.st_size).encode())
+        with open(path, "rb") as f:
+            h.update(f.read(FINGERPRINT_BYTES))
+            if st.st_size > FINGERPRINT_BYTES:
+                f.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
+                h.update(f.read(FINGERPRINT_BYTES))
+    except OSError:
+        return None
+    return {"size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256_ends": h.hexdigest()}
+
+
+def _changed(old: dict | None, new: dict | None) -> str:
+    """Why a finished unit must be scanned again ("" = it has not changed)."""
+    if old is None:
+        return "no fingerprint recorded (scanned by an older pygzlaw)"
+    if new is None:
+        return "the file can no longer be read"
+    if old["size_bytes"] != new["size_bytes"]:
+        return f"size {old['size_bytes']} -> {new['size_bytes']} bytes"
+    if old["mtime_ns"] != new["mtime_ns"]:
+        return "modification time changed"
+    if old["sha256_ends"] != new["sha256_ends"]:
+        return "content changed (same size and modification time)"
+    return ""
 
 
 def _scan_unit(unit, cfg, tokenizer, threads, batch_bytes, pool, bar, window_dir):

@@ -71,7 +71,9 @@ def _report(summary: dict, stream=None) -> None:
     o = summary["overall"]
     s = o["stats"]
     fmt = (lambda v: "n/a" if v is None else f"{v:.4f}")
-    print(f"units {summary['n_units_done']}/{summary['n_units']}  docs {o['n_docs']}  "
+    n_changed = len(summary.get("changed_inputs", ()))
+    changed = f" ({n_changed} changed since the last scan, rescanned)" if n_changed else ""
+    print(f"units {summary['n_units_done']}/{summary['n_units']}{changed}  docs {o['n_docs']}  "
           f"windows {o['n_windows']}  tails {o['n_tails']} "
           f"({o['tail_units']} tail bytes or tokens not scored)",
           file=stream)
@@ -82,6 +84,9 @@ def _report(summary: dict, stream=None) -> None:
         print(f"bad input: {o['bad_input_total']} ({kinds})", file=stream)
         for ex in summary["bad_examples"][:10]:
             print(f"  {ex['file']}:{ex['line']}: {ex['kind']}: {ex['message']}", file=stream)
+    for ch in summary.get("changed_inputs", ()):
+        print(f"rescanned {ch['unit']}: changed since the last scan ({ch['reason']})",
+              file=stream)
     t = summary.get("throughput")
     if t and t.get("window_bytes_per_s"):
         print(f"scored {t['window_bytes_scored'] / 1e6:.1f} MB of windows at "

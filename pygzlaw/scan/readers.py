@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import zlib
@@ -32,9 +33,14 @@ PART, TOKENS, BAD = 0, 1, 2
 FORMATS = ("txt", "jsonl", "json", "parquet", "pcfg")
 COMPRESSIONS = ("", "gz", "zst")
 READ_CHUNK_BYTES = 1 << 20
-# Bad-input kinds (the keys of the per-file "bad_input" counts).
-BAD_KINDS = ("invalid_json", "missing_field", "not_text", "undecodable", "corrupt_compressed",
-             "read_error", "corrupt_file", "unsupported_file", "sha256_mismatch", "bad_shard")
+UTF8_BOM = b"\xef\xbb\xbf"
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
+               (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"))
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff). json.loads keeps an unpaired one as a
+# lone surrogate in the str, which no UTF-8 encoder accepts; paired ones become one character.
+_SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,15 @@ def read_unit(unit: Unit, counter: ByteCounter, *, field_name: str = "text",
     errors = _DECOMPRESS_ERRORS + _zstd_error()
     pos = [0]  # lines fully read so far, kept per block by the parsers (for error lines)
     try:
+        try:
+            stream, bad = _skip_bom(stream)
+        except errors as exc:
+            kind = "corrupt_compressed" if unit.compression else "read_error"
+            yield (BAD, 1, kind, f"{type(exc).__name__}: {exc}")
+            return
+        if bad is not None:
+            yield bad
+            return
         if unit.fmt == "txt":
             gen = _txt_events(stream, txt_unit, check_utf8, pos)
         else:
@@ -326,6 +341,54 @@ def read_unit(unit: Unit, counter: ByteCounter, *, field_name: str = "text",
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
+
+
+def _skip_bom(stream):
+    """(stream without a leading UTF-8 byte-order mark, None), or (None, BAD event) when the
+    stream starts with a UTF-16/32 mark: those files are not UTF-8 at all.
+
+    Editors on Windows (Notepad, Excel's "CSV UTF-8") write the UTF-8 mark; it is an
+    encoding signature, not text, so the file reads as if it were absent."""
+    head = b""
+    while len(head) < 4:
+        b = stream.read(READ_CHUNK_BYTES)
+        if not b:
+            break
+        head += b
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM):]
+    else:
+        for mark, name in _OTHER_BOMS:
+            if head.startswith(mark):
+                return None, (BAD, 1, "undecodable",
+                              f"the file starts with a {name} byte-order mark; pygzlaw reads "
+                              f"UTF-8: convert it (e.g. iconv -f {name[:6]} -t UTF-8) and rescan")
+    return _Prepend(head, stream), None
+
+
+def _utf8_cut(data: bytes, cut: int) -> int:
+    """``cut`` moved back (by at most 3 bytes) so that it does not split a UTF-8 character."""
+    i = cut
+    # Step back over continuation bytes 10xxxxxx to the lead byte of the last character.
+    while i > 0 and cut - i < 4 and (data[i - 1] & 0xC0) == 0x80:
+        i -= 1
+    if i > 0 and cut - i < 4:
+        lead = data[i - 1]
+        need = 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else \
+            4 if lead >> 3 == 0b11110 else 1
+        if need > 1 + (cut - i):  # the last character is incomplete: keep it for the next part
+            return i - 1
+    return cut
+
+
+def _lone_surrogate(text: str, field_name: str):
+    """Message for a str holding an unpaired UTF-16 surrogate (from a JSON escape), else None."""
+    m = _SURROGATE_RE.search(text)
+    if m is None:
+        return None
+    return (f"field {field_name!r} holds an unpaired UTF-16 surrogate \\u{ord(m.group()):04x} "
+            f"at character {m.start()} (a JSON escape without its other half, not valid "
+            "Unicode); document skipped: fix or drop this record at its source")
 
 
 def _txt_events(stream, txt_unit: str, check_utf8: bool, pos: list):
@@ -357,7 +420,8 @@ def _txt_events(stream, txt_unit: str, check_utf8: bool, pos: list):
             rest = data
             continue
         if cut == 0:
-            cut = len(data)  # a huge line: pass it on in pieces
+            # A huge line: pass it on in pieces, never splitting a UTF-8 character.
+            cut = _utf8_cut(data, len(data))
         part, rest = data[:cut], data[cut:]
         n_newlines = part.count(b"\n")
         part, bad = _drop_undecodable(part, first_line) if check_utf8 else (part, [])
@@ -402,8 +466,9 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
             except json.JSONDecodeError as exc:
                 yield (BAD, exc.lineno, "invalid_json", exc.msg)
                 return
+            check = _SURROGATE_ESCAPE_RE.search(data) is not None
             for i, obj in enumerate(items):
-                yield _json_doc(obj, i, keys, field_name)
+                yield _json_doc(obj, i, keys, field_name, check)
             return
         stream = _Prepend(head, stream)
     line_no = 0
@@ -412,13 +477,23 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
         # line; a block with a bad line falls back to per-line parsing to name it.
         block = [ln for ln in lines if ln.strip()]
         objs = None
+        check = False
         if len(block) == len(lines) and block:
+            joined = b"[" + b",".join(block) + b"]"
             try:
-                objs = json.loads(b"[" + b",".join(block) + b"]")
+                objs = json.loads(joined)
                 if len(objs) != len(block):  # a line held several values: find it
                     objs = None
             except ValueError:  # JSONDecodeError and UnicodeDecodeError
                 objs = None
+            # One search per block; only blocks with a surrogate escape check their strings.
+            check = objs is not None and _SURROGATE_ESCAPE_RE.search(joined) is not None
+        if check:
+            for j, obj in enumerate(objs):
+                yield _json_doc(obj, line_no + j, keys, field_name, True)
+            line_no += len(lines)
+            pos[0] = line_no
+            continue
         if objs is not None:
             if len(keys) == 1:
                 # Inline of _json_doc for the common top-level field.
@@ -448,11 +523,12 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
             except json.JSONDecodeError as exc:
                 yield (BAD, i + 1, "invalid_json", f"{exc.msg} at column {exc.colno}")
                 continue
-            yield _json_doc(obj, i, keys, field_name)
+            yield _json_doc(obj, i, keys, field_name,
+                            _SURROGATE_ESCAPE_RE.search(line) is not None)
         pos[0] = line_no
 
 
-def _json_doc(obj, i: int, keys: list[str], field_name: str):
+def _json_doc(obj, i: int, keys: list[str], field_name: str, check_surrogates: bool = False):
     v = obj
     for k in keys:
         if not isinstance(v, dict) or k not in v:
@@ -460,6 +536,10 @@ def _json_doc(obj, i: int, keys: list[str], field_name: str):
         v = v[k]
     if not isinstance(v, str):
         return (BAD, i + 1, "not_text", f"field {field_name!r} is {type(v).__name__}, not a string")
+    if check_surrogates:
+        msg = _lone_surrogate(v, field_name)
+        if msg is not None:
+            return (BAD, i + 1, "undecodable", msg)
     return (PART, i, v, True)
 
 
