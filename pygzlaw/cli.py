@@ -19,6 +19,7 @@ STAGE_COMMANDS = (
     "pygzlaw.scan.cli",      # scan, scan-merge
     "pygzlaw.laws.cli",      # fit, predict, allocate, plot
     "pygzlaw.serve.cli",     # serve
+    "pygzlaw.train.cli",     # train
 )
 
 

@@ -168,6 +168,7 @@ class Sources:
     val: DocumentSource
     vocab_size: int
     grammar_label: str
+    grammar_seed: int | None
     h_key: tuple | None  # cache key for H
 
 
@@ -195,11 +196,11 @@ def make_sources(config: TrainConfig) -> Sources:
                                             m.get("separator", "reserve")))
         vocab = max(shards.vocab_size, val.vocab_size)
         label = m.get("preset") or os.path.basename(os.path.normpath(config.data_dir))
-        return Sources(shards, val, vocab, label,
+        return Sources(shards, val, vocab, label, m.get("grammar_seed"),
                        (gkey, config.seq_len, int(m["seed"]), m.get("separator", "reserve")))
     gkey = _grammar_key(config.grammar, config.grammar_seed)
     src = SamplerSource(_cached_sampler(gkey, config.seq_len, config.data_seed, config.separator))
-    return Sources(src, src, src.vocab_size, config.grammar,
+    return Sources(src, src, src.vocab_size, config.grammar, config.grammar_seed,
                    (gkey, config.seq_len, config.data_seed, config.separator))
 
 

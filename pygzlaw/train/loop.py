@@ -105,8 +105,11 @@ def _resolve_model_config(config: TrainConfig, vocab_size: int):
     from pygzlaw.model import ModelConfig, model_config
 
     if isinstance(config.model, str):
-        mcfg = model_config(config.model, vocab_size=vocab_size, seq_len=config.seq_len,
-                            kernels=config.kernels)
+        try:
+            mcfg = model_config(config.model, vocab_size=vocab_size, seq_len=config.seq_len,
+                                kernels=config.kernels)
+        except ValueError as exc:
+            raise ValueError(f"model={config.model!r}: {exc}") from None
     elif isinstance(config.model, ModelConfig):
         mcfg = config.model.validate()
         if mcfg.vocab_size < vocab_size:
@@ -143,7 +146,7 @@ def _build_model(mcfg, run, config: TrainConfig):
             model = GPT(mcfg)
         mesh = init_device_mesh(run.device.type, (run.world_size,))
         mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-              if run.dtype == torch.bfloat16 else None)
+              if run.dtype == torch.bfloat16 else MixedPrecisionPolicy())
         model = parallelize(model, mesh, mp)
         model.to_empty(device=run.device)
     else:
@@ -398,7 +401,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         tokens_per_s=tokens_per_s,
         mfu=tokens_per_s * flops_per_token / (mfu_peak * run.world_size) if mfu_peak else None,
         data_wait_fraction=prefetch.wait_s / t_train if t_train > 0 else 0.0,
-        config=config.to_dict(), grammar=sources.grammar_label, grammar_seed=config.grammar_seed,
+        config=config.to_dict(), grammar=sources.grammar_label, grammar_seed=sources.grammar_seed,
         H=H, version=__version__, n_steps=n_steps, vocab_size=mcfg.vocab_size,
         world_size=run.world_size, peak_memory_bytes=_peak_memory(run.device),
         model_flops=flops_per_token * n_tokens, resumed_from_step=start_step,
