@@ -46,6 +46,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
         rows = np.sort(rng.choice(arr.shape[0], size=min(args.sample, arr.shape[0]),
                                   replace=False))
     tokens = np.ascontiguousarray(arr[rows])
+    if tokens.dtype.kind not in "iu":
+        raise ValueError(f"{args.path}: dtype {tokens.dtype} is not an integer type; "
+                         "pygzlaw score reads token ids (save them as an integer .npy)")
+    _check_token_range(args, tokens, rows)
     s = score_tokens(tokens, token_bytes=args.token_bytes, byteorder=args.byteorder,
                      signed=not args.unsigned, mode=args.mode, level=args.level,
                      threads=args.threads)
@@ -59,3 +63,40 @@ def _cmd_score(args: argparse.Namespace) -> int:
         from pygzlaw.atomic import write_json
         write_json(args.json, out)
     return 0
+
+
+def _range(token_bytes: int, signed: bool) -> tuple[int, int]:
+    bits = 8 * token_bytes
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _check_token_range(args: argparse.Namespace, tokens, rows) -> None:
+    """Refuse ids that do not fit the serialization, naming the row of the file, the token,
+    its value and the flags (--unsigned, --token-bytes) that make it fit."""
+    import numpy as np
+
+    if tokens.size == 0:
+        return
+    signed = not args.unsigned
+    lo, hi = _range(args.token_bytes, signed)
+    vmin, vmax = int(tokens.min()), int(tokens.max())
+    if lo <= vmin and vmax <= hi:
+        return
+    bad = (tokens < lo) | (tokens > hi)
+    r, j = np.unravel_index(int(np.argmax(bad)), tokens.shape)
+    v = int(tokens[r, j])
+    fixes = []
+    if signed and vmin >= 0 and vmax <= _range(args.token_bytes, False)[1]:
+        fixes.append("pass --unsigned")
+    for w in (1, 2, 4, 8):
+        if w > args.token_bytes:
+            wlo, whi = _range(w, signed)
+            if wlo <= vmin and vmax <= whi:
+                fixes.append(f"pass --token-bytes {w}")
+                break
+    if not signed and vmin < 0:
+        fixes.append("drop --unsigned (negative ids need signed serialization)")
+    kind = "signed" if signed else "unsigned"
+    raise ValueError(f"{args.path}: row {int(rows[r])} token {int(j)} = {v} does not fit "
+                     f"{args.token_bytes}-byte {kind} ids (range {lo}..{hi}); "
+                     f"{' or '.join(fixes) if fixes else 'ids must fit 8 bytes'}")

@@ -33,3 +33,34 @@ def test_score_rejects_1d(tmp_path):
     np.save(tmp_path / "v.npy", np.arange(10))
     with pytest.raises(ValueError, match=r"shape \(10,\); need \(n_docs, doc_tokens\)"):
         run(["score", str(tmp_path / "v.npy")])
+
+
+@pytest.mark.parametrize("dtype, values, flags, want", [
+    (np.int16, [[1, 2], [3, 200]], ["--token-bytes", "1"],
+     ["row 1 token 1 = 200", "1-byte signed", "--unsigned", "--token-bytes 2"]),
+    (np.int64, [[70000, 1]], ["--token-bytes", "2", "--unsigned"],
+     ["row 0 token 0 = 70000", "2-byte unsigned", "--token-bytes 4"]),
+    (np.int32, [[5, -1]], ["--unsigned"], ["token 1 = -1", "drop --unsigned"]),
+])
+def test_out_of_range_ids_name_row_value_and_the_cli_flags(tmp_path, dtype, values, flags, want):
+    np.save(tmp_path / "t.npy", np.array(values, dtype=dtype))
+    with pytest.raises(ValueError) as exc:
+        run(["score", str(tmp_path / "t.npy"), *flags])
+    msg = str(exc.value)
+    assert str(tmp_path / "t.npy") in msg and "signed=False" not in msg and "token_bytes" not in msg
+    for w in want:
+        assert w in msg
+
+
+def test_sampled_row_is_named_by_its_row_in_the_file(tmp_path):
+    a = np.zeros((40, 4), dtype=np.int32)
+    a[37, 2] = 1 << 20
+    np.save(tmp_path / "t.npy", a)
+    with pytest.raises(ValueError, match=r"row 37 token 2 = 1048576 .*--token-bytes 4"):
+        run(["score", str(tmp_path / "t.npy"), "--token-bytes", "2", "--sample", "40"])
+
+
+def test_float_array_is_refused(tmp_path):
+    np.save(tmp_path / "t.npy", np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="float64 is not an integer type"):
+        run(["score", str(tmp_path / "t.npy")])
