@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--epsilon", type=float, default=1.0, help="adjusted-Chinchilla weight for data-dependent laws")
     p.add_argument("--fit-epsilon", action="store_true", help="fit epsilon to all datasets' runs")
     p.add_argument("--name", default="")
+    p.add_argument("--allow-unidentified", action="store_true",
+                   help="fit even when the runs cannot identify some parameters (too few distinct N or D, or D a "
+                        "fixed multiple of N); the law then records which ones, and allocate warns")
     p.add_argument("--isoflop", action="store_true",
                    help="also run Approach 2: parabola in log N per compute budget, N_opt ~ C^a")
     p.add_argument("--budget-tol", type=float, default=0.05,
@@ -93,7 +96,10 @@ def _check_positive(name, values):
 def cmd_fit(args) -> int:
     import numpy as np
 
+    import warnings
+
     from pygzlaw.laws.data_dependent import fit_data_dependent
+    from pygzlaw.laws.identify import FitWarning
     from pygzlaw.laws.io import read_points, save_law
     from pygzlaw.laws.law import ChinchillaLaw
 
@@ -129,8 +135,14 @@ def cmd_fit(args) -> int:
         for k, r in law.regressions.items():
             rows.append(f"{k:<8}{r.slope:>12.5g}{r.intercept:>12.5g}{r.r:>8.3f}{r.p_value:>10.3g}{r.stderr:>12.4g}")
     else:
-        law = ChinchillaLaw.fit(pts.n_params, pts.n_tokens, pts.loss, grid=args.grid, huber_delta=args.huber_delta,
-                                n_boot=args.bootstrap, seed=args.seed, name=args.name, meta={"source": args.points})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FitWarning)
+            law = ChinchillaLaw.fit(pts.n_params, pts.n_tokens, pts.loss, grid=args.grid,
+                                    huber_delta=args.huber_delta, n_boot=args.bootstrap, seed=args.seed,
+                                    name=args.name, meta={"source": args.points},
+                                    allow_unidentified=args.allow_unidentified)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
         doc = law.to_json_dict()
         if law.bootstrap is not None:
             doc = {**doc, "bootstrap": {"columns": doc["bootstrap"]["columns"],
@@ -222,11 +234,19 @@ def cmd_allocate(args) -> int:
             out["intervals"] = {k: {"lo": lo.tolist(), "hi": hi.tolist()}
                                 for k, (lo, hi) in out["intervals"].items()}
         out.update(alloc.to_dict())
-    rows = [f"law: {out['law']}" + (f"  H={out['h']}" if "h" in out else ""),
-            f"{'C (FLOPs)':>12}{'N_opt':>12}{'D_opt':>12}{'D/N':>9}{'loss':>9}"]
+    iv = out.get("intervals")
+    head = f"{'C (FLOPs)':>12}{'N_opt':>12}{'D_opt':>12}{'D/N':>9}{'loss':>9}"
+    if iv:
+        head += f"   {int(round(100 * out['level']))}% intervals: N_opt, D_opt, loss"
+    rows = [f"law: {out['law']}" + (f"  H={out['h']}" if "h" in out else ""), head]
     for i in range(c.size):
-        rows.append(f"{c[i]:>12.4g}{np.atleast_1d(alloc.n_params)[i]:>12.4g}{np.atleast_1d(alloc.n_tokens)[i]:>12.4g}"
-                    f"{np.atleast_1d(alloc.tokens_per_param)[i]:>9.2f}{np.atleast_1d(alloc.loss)[i]:>9.4f}")
+        r = (f"{c[i]:>12.4g}{np.atleast_1d(alloc.n_params)[i]:>12.4g}{np.atleast_1d(alloc.n_tokens)[i]:>12.4g}"
+             f"{np.atleast_1d(alloc.tokens_per_param)[i]:>9.2f}{np.atleast_1d(alloc.loss)[i]:>9.4f}")
+        if iv:
+            r += "   " + "  ".join(f"[{iv[k]['lo'][i]:.3g}, {iv[k]['hi'][i]:.3g}]" for k in ("n_params", "n_tokens", "loss"))
+        rows.append(r)
+    for w in out.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
     _print(out, args.format, rows)
     return 0
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pygzlaw.laws.forms import ChinchillaParams, DataConstrainedParams, as_float64
+from pygzlaw.laws.identify import FitWarning
 
 __all__ = ["FitWarning", "DataConstrainedFit", "ProfileReport", "fit_data_constrained",
            "bootstrap_data_constrained", "profile_data_constrained", "muennighoff_start_grid",
@@ -41,10 +42,6 @@ DEFAULT_DC_BOUNDS = ((1e-3, 1e5), (1e-3, 1e5))
 _CHI2_1_95 = 3.841458820694124     # chi^2 quantile, 1 degree of freedom, 95%
 _WEAK_SPAN = 100.0                 # a profile interval wider than this factor is weak
 _BOUND_RTOL = 1e-3                 # "on a bound": within 0.1% (log space: 1e-3) of it
-
-
-class FitWarning(UserWarning):
-    """A fit finished but its result needs care (a parameter on a bound, weak identification)."""
 
 
 def muennighoff_start_grid() -> np.ndarray:

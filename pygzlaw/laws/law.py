@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pygzlaw.laws.allocate import Allocation, allocate
-from pygzlaw.laws.fit import FitResult, bootstrap_chinchilla, fit_chinchilla
+from pygzlaw.laws.fit import FitResult, _prepare, bootstrap_chinchilla, fit_chinchilla
 from pygzlaw.laws.forms import ChinchillaParams, as_float64, chinchilla_loss
+from pygzlaw.laws.identify import FitWarning, IdentifiabilityReport, NotIdentifiableError, identifiability_report
 from pygzlaw.laws.intervals import percentile_interval
 
 __all__ = ["ChinchillaLaw", "LAW_FORMAT_VERSION"]
@@ -40,8 +42,14 @@ class ChinchillaLaw:
     # ------------------------------------------------------------- fitting
     @classmethod
     def fit(cls, n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-3, n_boot=0, seed=0,
-            name="", meta=None, **fit_kwargs) -> "ChinchillaLaw":
+            name="", meta=None, allow_unidentified=False, **fit_kwargs) -> "ChinchillaLaw":
         """Fit by Approach 3 (fit_chinchilla) and optionally bootstrap (bootstrap_chinchilla).
+
+        Before fitting, checks what the runs can identify (laws.identify): too few distinct N or D,
+        or D a power of N (e.g. all runs at D = 20 N), leave parameters undetermined, and the fit
+        refuses unless ``allow_unidentified``. After fitting (and bootstrapping), the report is
+        stored in ``fit_info["identifiability"]`` (see ``.identifiability``); parameters that are
+        unidentified or weak are named in a FitWarning.
 
         Args:
             n_params, n_tokens, loss: (n,) runs (parameters, tokens, nats/token).
@@ -50,10 +58,23 @@ class ChinchillaLaw:
             n_boot: bootstrap replicates (0 = none).
             seed: bootstrap seed.
             name, meta: stored with the law.
+            allow_unidentified: fit (with a warning) even when the runs cannot identify some parameters.
+            **fit_kwargs: passed to fit_chinchilla (e.g. tie, fix, polish).
 
         Returns:
             ChinchillaLaw.
+
+        Raises:
+            NotIdentifiableError (a ValueError): the runs cannot identify some parameters and not
+                allow_unidentified; the message names them, the evidence and the fix.
         """
+        _prepare(n_params, n_tokens, loss)          # lengths, count and values first: their errors come first
+        pre = identifiability_report(n_params, n_tokens)
+        if pre.unidentified and not allow_unidentified:
+            raise NotIdentifiableError(
+                f"these runs cannot identify {', '.join(pre.unidentified)}: " + "; ".join(pre.reasons)
+                + ". Fitting would report a converged law with arbitrary values for them; pass "
+                "allow_unidentified=True (CLI: --allow-unidentified) to fit anyway")
         res: FitResult = fit_chinchilla(n_params, n_tokens, loss, grid=grid, huber_delta=huber_delta, **fit_kwargs)
         boot = None
         n_failed = 0
@@ -66,7 +87,24 @@ class ChinchillaLaw:
                 "huber_delta": res.huber_delta, "n_starts": res.n_starts, "n_converged": res.n_converged,
                 "converged": res.converged, "seconds": round(res.seconds, 4), "bootstrap_seed": seed,
                 "n_boot": int(n_boot), "n_boot_failed": n_failed}
+        n_arr = as_float64("n_params", n_params).ravel()
+        d_arr = as_float64("n_tokens", n_tokens).ravel()
+        info["range"] = {"n_params": [float(n_arr.min()), float(n_arr.max())],
+                         "n_tokens": [float(d_arr.min()), float(d_arr.max())]}
+        rep = identifiability_report(n_arr, d_arr, bootstrap=boot)
+        info["identifiability"] = rep.to_dict()
+        if not rep.ok:
+            bad = [f"{k} ({rep.verdict[k]})" for k in rep.unidentified + rep.weak]
+            warnings.warn(f"fit{' ' + name if name else ''}: " + (", ".join(bad) or "the compute-optimal split")
+                          + f" not well determined by these runs (allocation: {rep.allocation}): "
+                          + "; ".join(rep.reasons), FitWarning, stacklevel=2)
         return cls(params=res.params, bootstrap=boot, fit_info=info, name=name, meta=dict(meta or {}))
+
+    @property
+    def identifiability(self) -> IdentifiabilityReport | None:
+        """What the fitted runs could identify (laws.identify), or None for a law saved without it."""
+        d = self.fit_info.get("identifiability")
+        return None if not d else IdentifiabilityReport.from_dict(d)
 
     # ---------------------------------------------------------- prediction
     def predict(self, n_params, n_tokens) -> np.ndarray:
@@ -138,14 +176,16 @@ class ChinchillaLaw:
         """Compute-optimal (N_opt, D_opt, tokens per parameter, loss) for C FLOPs (see laws.allocate)."""
         return allocate(budget_flops, self.params, flops_per_token_param=flops_per_token_param)
 
-    def allocate_interval(self, budget_flops, *, level=0.95) -> dict:
+    def allocate_interval(self, budget_flops, *, level=0.95, flops_per_token_param=6.0) -> dict:
         """Bootstrap percentile intervals of N_opt, D_opt, tokens per parameter and loss.
 
         Returns:
             {"n_params"|"n_tokens"|"tokens_per_param"|"loss": (lo, hi)} float64 arrays of the budget's shape.
         """
         _check_level(level)
-        log_c = np.log(as_float64("budget_flops", budget_flops) / 6.0)[..., None]
+        if not (flops_per_token_param > 0):
+            raise ValueError(f"flops_per_token_param={flops_per_token_param!r} must be > 0")
+        log_c = np.log(as_float64("budget_flops", budget_flops) / flops_per_token_param)[..., None]
         f = self._boot_arrays()["frontier"]       # replicates on the last axis, as in _samples_last
         log_n = f["log_g"] + f["a"] * log_c
         log_d = -f["log_g"] + f["b"] * log_c

@@ -3,7 +3,46 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["allocation_report"]
+__all__ = ["allocation_report", "extrapolation_warnings", "EXTRAPOLATION_FACTOR"]
+
+EXTRAPOLATION_FACTOR = 10.0  # N_opt or D_opt more than this factor outside the fitted runs' range: warn
+
+
+def extrapolation_warnings(law, alloc) -> list:
+    """Warnings for budgets whose N_opt or D_opt lie more than EXTRAPOLATION_FACTOR outside the
+    N and D range of the runs the law was fitted on, and for a law whose runs could not identify
+    the compute-optimal split (law.fit_info["identifiability"]["allocation"]).
+
+    Args:
+        law: a fitted law; uses fit_info["range"] = {"n_params": [lo, hi], "n_tokens": [lo, hi]} when present.
+        alloc: the Allocation for the budgets.
+
+    Returns:
+        list of str, one per budget that extrapolates far (plus one for an unidentified split).
+    """
+    out = []
+    info = getattr(law, "fit_info", {}) or {}
+    ident = info.get("identifiability") or {}
+    if ident.get("allocation") in ("unidentified", "weak"):
+        out.append(f"law {law.name!r}: its runs {'cannot' if ident['allocation'] == 'unidentified' else 'barely'} "
+                   "determine the compute-optimal split (" + "; ".join(ident.get("reasons", [])[:2]) + ")")
+    rng = info.get("range")
+    if not rng:
+        return out
+    c = np.atleast_1d(np.asarray(alloc.budget_flops, dtype=np.float64))
+    n = np.atleast_1d(np.asarray(alloc.n_params, dtype=np.float64))
+    d = np.atleast_1d(np.asarray(alloc.n_tokens, dtype=np.float64))
+    (n_lo, n_hi), (d_lo, d_hi) = rng["n_params"], rng["n_tokens"]
+    for i in range(c.size):
+        parts = []
+        for what, v, lo, hi in (("N_opt", n[i], n_lo, n_hi), ("D_opt", d[i], d_lo, d_hi)):
+            if v > EXTRAPOLATION_FACTOR * hi:
+                parts.append(f"{what} {v:.3g} is {v / hi:.3g}x the largest fitted ({hi:.3g})")
+            elif v * EXTRAPOLATION_FACTOR < lo:
+                parts.append(f"{what} {v:.3g} is {lo / v:.3g}x below the smallest fitted ({lo:.3g})")
+        if parts:
+            out.append(f"C={c[i]:.3g}: extrapolating far beyond the fitted runs: " + "; ".join(parts))
+    return out
 
 
 def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float = 0.95,
@@ -20,8 +59,8 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
 
     Returns:
         {"law": name, "allocation": Allocation, ["h", "epsilon"], ["level",
-        "intervals": {"n_params"|"n_tokens"|"tokens_per_param"|"loss": (lo, hi)}]}
-        with float64 arrays of the budget's shape.
+        "intervals": {"n_params"|"n_tokens"|"tokens_per_param"|"loss": (lo, hi)}], "warnings": [str]}
+        with float64 arrays of the budget's shape; warnings from extrapolation_warnings (plain laws).
 
     Raises:
         ValueError: h missing for a data-dependent law, or given for a plain one.
@@ -40,4 +79,5 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
     if law.bootstrap is not None:
         out["level"] = level
         out["intervals"] = law.allocate_interval(c, level=level)
+    out["warnings"] = extrapolation_warnings(law, out["allocation"])
     return out
