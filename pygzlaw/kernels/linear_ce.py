@@ -200,7 +200,8 @@ def fused_linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: t
     Raises:
         ValueError: shapes, dtypes or chunk_tokens are wrong, impl is unknown, or (for CPU
             tensors, where the check is free) a target lies outside [0, V) and is not
-            ignore_index. CUDA targets are not checked, to avoid a device sync.
+            ignore_index. CUDA targets are not checked (that would cost a device sync), nor
+            are targets inside torch.compile (data-dependent control flow).
         RuntimeError: impl="triton" where Triton cannot run.
     """
     if h.dim() != 2 or weight.dim() != 2 or h.shape[1] != weight.shape[1]:
@@ -216,7 +217,7 @@ def fused_linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: t
         raise ValueError(f"fused_linear_cross_entropy: chunk_tokens={chunk_tokens} must be >= 1")
     M, d = h.shape
     V = weight.shape[0]
-    if not targets.is_cuda and M:
+    if not targets.is_cuda and M and not torch.compiler.is_compiling():
         bad = (targets != ignore_index) & ((targets < 0) | (targets >= V))
         if bool(bad.any()):
             i = int(bad.nonzero()[0, 0])

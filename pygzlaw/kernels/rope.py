@@ -120,7 +120,8 @@ def _rotate_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> 
     T, half = x.shape[1], x.shape[-1] // 2
     c = cos[:T].float().view(1, T, 1, half)                  # (1, T, 1, half)
     s = sin[:T].float().view(1, T, 1, half)
-    x1, x2 = x.float()[..., :half], x.float()[..., half:]    # (B, T, n_heads, half) each
+    xf = x.float()
+    x1, x2 = xf[..., :half], xf[..., half:]                  # (B, T, n_heads, half) each
     return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1).to(x.dtype)
 
 
