@@ -5,7 +5,7 @@ Formulas: shared/reference/laws.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,7 +13,8 @@ from pygzlaw.laws.data_constrained import fit_data_constrained
 from pygzlaw.laws.forms import ErrorParams, OvertrainParams, as_float64, downstream_error, overtrain_loss
 
 __all__ = ["GADRE_GRID", "OvertrainFit", "fit_overtrain", "ErrorFit", "fit_error_law", "fit_data_constrained",
-           "Pool", "qqt_error", "combine_pools", "best_filtering_level", "fit_qqt"]
+           "Pool", "qqt_error", "combine_pools", "best_filtering_level", "fit_qqt", "QQTFit", "qqt_curves",
+           "read_qqt_csv", "QQT_COLUMNS"]
 
 
 # --------------------------------------------------------------- Gadre et al.
@@ -246,41 +247,222 @@ def best_filtering_level(pools: list[Pool], budget_samples: float, *, a: float, 
     return {"best_k": k, "best_pools": [q.name for q in pools[:k]], "errors": errs}
 
 
-def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None) -> dict:
-    """Grid search of QQT parameters (Goyal et al.): per-pool b and tau, one a shared by all pools, d fixed.
+@dataclass
+class QQTFit:
+    """Outcome of fit_qqt.
+
+    Attributes:
+        a: shared normaliser; d: irreducible error (fixed, as given).
+        pools: one Pool per curve with its fitted b (utility) and tau (half-life, epochs).
+        sse: sum of squared errors over every point.
+        n_points: points fitted; converged: the least-squares polish met its stopping rule.
+        grid_sse: SSE of the best grid point before polishing (the polish never makes it worse).
+        at_bound: names "pool:b" / "pool:tau" / "a" of parameters that ended on a bound of their grid range.
+    """
+
+    a: float
+    d: float
+    pools: list
+    sse: float
+    n_points: int
+    converged: bool
+    grid_sse: float
+    at_bound: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "d": self.d, "sse": self.sse, "n_points": self.n_points, "converged": self.converged,
+                "grid_sse": self.grid_sse, "at_bound": list(self.at_bound),
+                "pools": [{"name": q.name, "pool_size": q.n_samples, "b": q.b, "tau": q.tau} for q in self.pools]}
+
+
+QQT_COLUMNS = ("pool", "pool_size", "n_seen", "error")
+
+
+def qqt_curves(pool, pool_size, n_seen, error) -> list:
+    """Per-pool curves from flat arrays (one row per evaluation point), in first-seen pool order.
 
     Args:
-        curves: list of dicts {"name", "pool_size", "n_seen" (m,), "error" (m,)} per pool.
-        d: irreducible error (fixed).
-        a_grid: candidate a values (default 25 log-spaced in [1e-2, 1e2]).
-        b_grid: candidate b (default 100 values in [-0.5, -0.005]).
-        tau_grid: candidate tau (default 37 values in [1, 10] epochs).
+        pool: (m,) pool names (str); pool_size: (m,) samples in the row's pool (one value per pool);
+        n_seen: (m,) samples seen; error: (m,) error (fraction).
 
     Returns:
-        {"a", "pools": [Pool], "sse"} minimising the total squared error.
+        list of {"name", "pool_size", "n_seen", "error"} as fit_qqt takes.
+
+    Raises:
+        ValueError: lengths differ, or a pool has two different sizes.
     """
-    a_grid = np.logspace(-2, 2, 25) if a_grid is None else np.asarray(a_grid, dtype=np.float64)
+    names = [str(v) for v in np.asarray(pool).ravel()]
+    size = as_float64("pool_size", pool_size).ravel()
+    n = as_float64("n_seen", n_seen).ravel()
+    y = as_float64("error", error).ravel()
+    if not (len(names) == size.size == n.size == y.size):
+        raise ValueError(f"pool ({len(names)}), pool_size ({size.size}), n_seen ({n.size}) and error ({y.size}) "
+                         "lengths differ")
+    out = []
+    for name in dict.fromkeys(names):
+        m = np.array([v == name for v in names])
+        sizes = np.unique(size[m])
+        if sizes.size != 1:
+            raise ValueError(f"pool {name!r} has {sizes.size} different pool_size values ({sizes[:3].tolist()}); "
+                             "one pool has one size")
+        out.append({"name": name, "pool_size": float(sizes[0]), "n_seen": n[m], "error": y[m]})
+    return out
+
+
+def read_qqt_csv(path) -> list:
+    """Read QQT curves from a CSV with columns pool, pool_size, n_seen, error (header row; BOM and CRLF
+    accepted). Returns qqt_curves(...) of its rows.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a missing column, or a bad value (message names file:line and the column).
+    """
+    import csv
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such QQT curves file")
+    with open(p, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in QQT_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{p}: missing column(s) {missing}; a QQT curves CSV needs {list(QQT_COLUMNS)}, found {header}")
+    cols = {h.strip().lower(): h for h in reader.fieldnames}
+    vals = {c: [] for c in QQT_COLUMNS}
+    for i, r in enumerate(rows, start=2):
+        for c in QQT_COLUMNS:
+            v = r.get(cols[c])
+            if c == "pool":
+                if v in (None, ""):
+                    raise ValueError(f"{p}:{i}: empty pool")
+                vals[c].append(v)
+                continue
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"{p}:{i}: {c}={v!r} is not a number") from None
+            if not (math.isfinite(x) and x > 0):
+                raise ValueError(f"{p}:{i}: {c}={v!r} must be a positive finite number")
+            vals[c].append(x)
+    if not rows:
+        raise ValueError(f"{p}: no data rows")
+    return qqt_curves(vals["pool"], vals["pool_size"], vals["n_seen"], vals["error"])
+
+
+def _as_curves(curves) -> list:
+    if isinstance(curves, (str, bytes)) or hasattr(curves, "__fspath__"):
+        return read_qqt_csv(curves)
+    if isinstance(curves, dict):
+        missing = [c for c in QQT_COLUMNS if c not in curves]
+        if missing:
+            raise ValueError(f"curves dict lacks {missing}; give arrays {list(QQT_COLUMNS)} (one row per point)")
+        return qqt_curves(*(curves[c] for c in QQT_COLUMNS))
+    out = list(curves)
+    for i, cv in enumerate(out):
+        for k in ("name", "pool_size", "n_seen", "error"):
+            if k not in cv:
+                raise ValueError(f"curves[{i}] lacks {k!r}; each curve is {{'name', 'pool_size', 'n_seen', 'error'}}")
+    return out
+
+
+def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish=True) -> QQTFit:
+    """Fit QQT parameters (Goyal et al.): per-pool b and tau, one a shared by all pools, d fixed.
+
+    Their procedure is a grid search on squared error (b in [-0.5, -0.005], tau in [1, 10]); a grid
+    only finds values on the grid, so the grid's best point is then polished by bounded least
+    squares (scipy ``least_squares``, trust-region reflective) over (log a, b_1..b_p, tau_1..tau_p)
+    within the grids' ranges. With ``polish=False`` the result is the plain grid search.
+
+    Args:
+        curves: the points, as (1) a list of dicts {"name", "pool_size", "n_seen" (m,), "error" (m,)} per
+            pool, (2) a dict of flat arrays {"pool", "pool_size", "n_seen", "error"} (one row per point),
+            or (3) a path to a CSV with those columns.
+        d: irreducible error (fixed).
+        a_grid: candidate a values (default 41 log-spaced in [1e-2, 1e2]).
+        b_grid: candidate b (default 100 values in [-0.5, -0.005]).
+        tau_grid: candidate tau (default 37 values in [1, 10] epochs).
+        polish: refine the grid's best point by least squares.
+
+    Returns:
+        QQTFit.
+
+    Raises:
+        ValueError: no curves, or bad values (named).
+    """
+    from scipy.optimize import least_squares
+
+    curves = _as_curves(curves)
+    a_grid = np.logspace(-2, 2, 41) if a_grid is None else np.asarray(a_grid, dtype=np.float64)
     b_grid = np.linspace(-0.5, -0.005, 100) if b_grid is None else np.asarray(b_grid, dtype=np.float64)
     tau_grid = np.linspace(1.0, 10.0, 37) if tau_grid is None else np.asarray(tau_grid, dtype=np.float64)
     if not curves:
         raise ValueError("fit_qqt needs at least one pool curve")
+    data = []
+    for cv in curves:
+        n = as_float64(f"curves[{cv['name']}].n_seen", cv["n_seen"]).ravel()
+        y = as_float64(f"curves[{cv['name']}].error", cv["error"]).ravel()
+        if n.size != y.size:
+            raise ValueError(f"curves[{cv['name']}]: n_seen ({n.size}) and error ({y.size}) lengths differ")
+        data.append((cv["name"], float(cv["pool_size"]), n, y))
     bb, tt = np.meshgrid(b_grid, tau_grid, indexing="ij")           # (nb, nt)
     best = None
     for a in a_grid:
         total, chosen = 0.0, []
-        for cv in curves:
-            n = as_float64(f"curves[{cv['name']}].n_seen", cv["n_seen"]).ravel()
-            y = as_float64(f"curves[{cv['name']}].error", cv["error"]).ravel()
+        for name, size, n, y in data:
             sse = np.zeros_like(bb)
             for ni, yi in zip(n, y):
-                sse += (qqt_error(ni, cv["pool_size"], a, bb, tt, d) - yi) ** 2
+                sse += (qqt_error(ni, size, a, bb, tt, d) - yi) ** 2
             sse = np.where(np.isfinite(sse), sse, np.inf)
             i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
             total += float(sse[i, j])
-            chosen.append(Pool(cv["name"], float(cv["pool_size"]), float(b_grid[i]), float(tau_grid[j])))
-        if best is None or total < best["sse"]:
-            best = {"a": float(a), "pools": chosen, "sse": total}
-    return best
+            chosen.append((float(b_grid[i]), float(tau_grid[j])))
+        if best is None or total < best[2]:
+            best = (float(a), chosen, total)
+    a0, chosen, grid_sse = best
+    a_best, bt, sse, converged = a0, chosen, grid_sse, True
+    a_lo, a_hi = float(a_grid.min()), float(a_grid.max())
+    b_lo, b_hi = float(b_grid.min()), float(b_grid.max())
+    t_lo, t_hi = float(tau_grid.min()), float(tau_grid.max())
+    if polish:
+        p = len(data)
+
+        def resid(v):
+            a = math.exp(v[0])
+            out = []
+            for k, (_, size, n, y) in enumerate(data):
+                out.append(qqt_error(n, size, a, v[1 + k], v[1 + p + k], d) - y)
+            r = np.concatenate(out)
+            return np.where(np.isfinite(r), r, 1e6)
+
+        x0 = np.array([math.log(a0)] + [c[0] for c in chosen] + [c[1] for c in chosen])
+        lo = [math.log(a_lo)] + [b_lo] * p + [t_lo] * p
+        hi = [math.log(a_hi)] + [b_hi] * p + [t_hi] * p
+        if a_lo < a_hi and b_lo < b_hi and t_lo < t_hi:
+            with np.errstate(all="ignore"):
+                r = least_squares(resid, np.clip(x0, lo, hi), bounds=(lo, hi), method="trf", x_scale="jac",
+                                  xtol=1e-12, ftol=1e-15, gtol=1e-15, max_nfev=2000)
+            s_new = float(np.sum(r.fun ** 2))
+            if np.isfinite(s_new) and s_new <= grid_sse:
+                a_best, sse, converged = math.exp(r.x[0]), s_new, bool(r.status > 0)
+                bt = [(float(r.x[1 + k]), float(r.x[1 + p + k])) for k in range(p)]
+    pools = [Pool(name, size, b, tau) for (name, size, _, _), (b, tau) in zip(data, bt)]
+    at_bound = []
+
+    def _edge(v, lo_, hi_):
+        return lo_ < hi_ and (abs(v - lo_) <= 1e-9 * max(1.0, abs(lo_)) or abs(v - hi_) <= 1e-9 * max(1.0, abs(hi_)))
+    if _edge(a_best, a_lo, a_hi):
+        at_bound.append("a")
+    for q in pools:
+        if _edge(q.b, b_lo, b_hi):
+            at_bound.append(f"{q.name}:b")
+        if _edge(q.tau, t_lo, t_hi):
+            at_bound.append(f"{q.name}:tau")
+    return QQTFit(a=float(a_best), d=float(d), pools=pools, sse=float(sse),
+                  n_points=int(sum(x[2].size for x in data)), converged=converged, grid_sse=float(grid_sse),
+                  at_bound=at_bound)
 
 
 def predict_overtrain(n_params, n_tokens, p: OvertrainParams) -> np.ndarray:

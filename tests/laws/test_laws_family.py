@@ -94,9 +94,65 @@ def test_fit_qqt_recovers_grid_values():
         n = np.array([2e5, 1e6, 2e6, 4e6, 8e6, 1.6e7])
         curves.append({"name": name, "pool_size": size, "n_seen": n, "error": qqt_error(n, size, a, b, tau, d)})
     fit = fit_qqt(curves, d=d, a_grid=[1.0, 2.0, 4.0], b_grid=np.round(np.arange(-0.5, 0.0, 0.005), 3)[:-1],
-                  tau_grid=np.arange(1.0, 10.01, 0.5))
-    assert fit["a"] == 2.0
-    for pool, (_, _, b, tau) in zip(fit["pools"], truth):
+                  tau_grid=np.arange(1.0, 10.01, 0.5), polish=False)
+    assert fit.a == 2.0
+    for pool, (_, _, b, tau) in zip(fit.pools, truth):
         assert pool.b == pytest.approx(b, abs=1e-9) and pool.tau == pytest.approx(tau)
-    assert fit["sse"] < 1e-20
-    assert math.isfinite(fit["sse"])
+    assert fit.sse < 1e-20
+    assert math.isfinite(fit.sse)
+
+
+# Off-grid parameters in the range Goyal et al. report for CLIP-score pools (b of a few hundredths,
+# half-lives of a few epochs), evaluated from below one epoch to many epochs of each pool.
+QQT_TRUTH = [("top10", 1e6, -0.093, 2.7), ("top20", 3e6, -0.061, 4.3), ("top30", 1e7, -0.037, 6.6)]
+QQT_A, QQT_D = 3.3, 0.1
+
+
+def _qqt_rows():
+    rows = []
+    for name, size, b, tau in QQT_TRUTH:
+        for n in np.geomspace(2e5, 8e7, 10):
+            rows.append((name, size, float(n), float(qqt_error(n, size, QQT_A, b, tau, QQT_D))))
+    return rows
+
+
+def _check_recovery(fit, rel=0.02):
+    assert fit.a == pytest.approx(QQT_A, rel=rel)
+    for pool, (name, size, b, tau) in zip(fit.pools, QQT_TRUTH):
+        assert pool.name == name and pool.n_samples == size
+        assert pool.b == pytest.approx(b, rel=rel) and pool.tau == pytest.approx(tau, rel=rel)
+
+
+def test_fit_qqt_default_grids_recover_off_grid_parameters():
+    rows = _qqt_rows()
+    cols = list(zip(*rows))
+    fit = fit_qqt({"pool": cols[0], "pool_size": cols[1], "n_seen": cols[2], "error": cols[3]}, d=QQT_D)
+    _check_recovery(fit)
+    assert fit.sse <= fit.grid_sse and fit.converged and fit.at_bound == []
+    # the plain grid search (the published procedure) is off by far more than 2%
+    grid_only = fit_qqt({"pool": cols[0], "pool_size": cols[1], "n_seen": cols[2], "error": cols[3]}, d=QQT_D,
+                        polish=False)
+    assert max(abs(p.tau / t[3] - 1) for p, t in zip(grid_only.pools, QQT_TRUTH)) > 0.02
+
+
+def test_fit_qqt_reads_csv_with_bom_and_crlf(tmp_path):
+    path = tmp_path / "curves.csv"
+    lines = ["pool,pool_size,n_seen,error"] + [f"{r[0]},{r[1]!r},{r[2]!r},{r[3]!r}" for r in _qqt_rows()]
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    fit = fit_qqt(path, d=QQT_D)
+    _check_recovery(fit)
+    assert fit.to_dict()["pools"][0]["name"] == "top10"
+
+
+def test_qqt_inputs_are_checked(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("pool,pool_size,n_seen\np,1e6,1e5\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['error'\]"):
+        fit_qqt(bad, d=0.1)
+    bad.write_text("pool,pool_size,n_seen,error\np,1e6,1e5,0.5\np,1e6,x,0.4\n")
+    with pytest.raises(ValueError, match=r"bad.csv:3: n_seen='x' is not a number"):
+        fit_qqt(bad, d=0.1)
+    with pytest.raises(ValueError, match=r"pool 'p' has 2 different pool_size"):
+        fit_qqt({"pool": ["p", "p"], "pool_size": [1e6, 2e6], "n_seen": [1e5, 2e5], "error": [0.5, 0.4]}, d=0.1)
+    with pytest.raises(ValueError, match="curves\\[0\\] lacks 'error'"):
+        fit_qqt([{"name": "p", "pool_size": 1e6, "n_seen": [1e5]}], d=0.1)
