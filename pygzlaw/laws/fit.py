@@ -22,11 +22,12 @@ import numpy as np
 
 from pygzlaw.laws.forms import ChinchillaParams, as_float64
 
-__all__ = ["GRIDS", "make_grid", "FitResult", "ConvergenceError", "fit_chinchilla", "bootstrap_chinchilla",
+__all__ = ["GRIDS", "make_grid", "Constraint", "MINIMA_TOL", "FitResult", "ConvergenceError", "fit_chinchilla", "bootstrap_chinchilla",
            "refit_weighted",
            "HuberLSE", "huber_objective", "lbfgs_batched", "scipy_loop_fit", "MIN_POINTS"]
 
 MIN_POINTS = 6  # five parameters: at least one residual degree of freedom
+MINIMA_TOL = 1e-3  # two minima are distinct when a coordinate (log A, log B, log E, alpha, beta) differs by more
 _CHUNK32 = 128   # float32 blocks: 6 buffers x 128 x 245 x 4 B = 750 KB, fits L2
 _FTOL32 = 3e-7   # float32 phase stop (relative change); see fit_chinchilla
 
@@ -78,6 +79,90 @@ def make_grid(grid) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError("grid contains non-finite starting values")
     return x
+
+
+# ---------------------------------------------------------------- constraints
+_NAME_TO_COORD = {"A": 0, "B": 1, "E": 2, "alpha": 3, "beta": 4}
+_LOG_NAMES = ("A", "B", "E")           # fitted as log A, log B, log E
+
+
+class Constraint:
+    """Tied and fixed parameters as an affine map from free coordinates z to x = z M^T + c.
+
+    x = (log A, log B, log E, alpha, beta). Tying alpha = beta (Muennighoff et al.'s base fit;
+    Gadre et al.'s form has one exponent eta) makes beta a copy of alpha; fixing a parameter
+    removes it from z and puts its value (log for A, B, E) in c. The objective's gradient in z is
+    g_x M (chain rule), so the batched L-BFGS and scipy's polish run unchanged on z.
+
+    Args:
+        tie: None, or "alpha=beta" (the only tie the family uses).
+        fix: None or {name: value} with names E, A, B, alpha, beta in natural units (A = 406.4,
+            not log A).
+
+    Raises:
+        ValueError: an unknown name, a non-finite or non-positive (E, A, B) value, a tie other than
+            alpha=beta, fixing one of two tied exponents to different values, or fixing everything.
+    """
+
+    def __init__(self, tie=None, fix=None):
+        fix = dict(fix or {})
+        for k, v in fix.items():
+            if k not in _NAME_TO_COORD:
+                raise ValueError(f"fix: unknown parameter {k!r}; use {sorted(_NAME_TO_COORD)}")
+            if not (isinstance(v, (int, float)) and math.isfinite(v)) or (k in _LOG_NAMES and v <= 0):
+                raise ValueError(f"fix: {k}={v!r} must be a finite number" + (" > 0" if k in _LOG_NAMES else ""))
+        if tie not in (None, "", "alpha=beta", "beta=alpha"):
+            raise ValueError(f"tie={tie!r}: only 'alpha=beta' is supported (CLI: --tie alpha=beta)")
+        self.tie = "alpha=beta" if tie else None
+        if self.tie and ("alpha" in fix) != ("beta" in fix):
+            v = fix.get("alpha", fix.get("beta"))
+            fix["alpha"] = fix["beta"] = v                  # a tied pair fixed through either name
+        if self.tie and fix.get("alpha") != fix.get("beta"):
+            raise ValueError(f"fix: alpha={fix['alpha']!r} and beta={fix['beta']!r} differ but tie=alpha=beta")
+        self.fixed = {k: float(v) for k, v in fix.items()}
+        c = np.zeros(5)
+        cols = []
+        for name, j in _NAME_TO_COORD.items():
+            if name in self.fixed:
+                c[j] = math.log(self.fixed[name]) if name in _LOG_NAMES else self.fixed[name]
+            elif not (self.tie and name == "beta"):
+                col = np.zeros(5)
+                col[j] = 1.0
+                if self.tie and name == "alpha":
+                    col[4] = 1.0
+                cols.append(col)
+        if not cols:
+            raise ValueError("every parameter is fixed; nothing to fit")
+        self.M = np.array(cols).T                            # (5, m)
+        self.c = c
+        self.free_idx = np.array([int(np.flatnonzero(col)[0]) for col in cols])   # x column holding each z
+        self.active = bool(self.tie or self.fixed)
+
+    @property
+    def n_free(self) -> int:
+        return self.M.shape[1]
+
+    def to_full(self, z):
+        """(k, m) free coordinates -> (k, 5) full coordinates."""
+        return np.asarray(z, dtype=np.float64) @ self.M.T + self.c
+
+    def to_free(self, x):
+        """(k, 5) full coordinates -> (k, m), reading each free coordinate's own column."""
+        return np.asarray(x, dtype=np.float64)[:, self.free_idx]
+
+    def wrap(self, fg):
+        """An objective (x (k, 5), rows) -> (f, g (k, 5)) as one in z: (z (k, m), rows) -> (f, g (k, m))."""
+        if not self.active:
+            return fg
+        M, c = self.M, self.c
+
+        def fz(z, rows=None):
+            f, g = fg(np.asarray(z, dtype=np.float64) @ M.T + c, rows)
+            return f, g @ M
+        return fz
+
+    def to_dict(self) -> dict:
+        return {"tie": self.tie, "fixed": dict(self.fixed)}
 
 
 # ------------------------------------------------------------------ objective
@@ -338,7 +423,9 @@ class FitResult:
         n_points: data points used; huber_delta: delta used; grid: grid name or "custom".
         converged: the best start met the stopping rules (batched run or scipy polish).
         minima: (k, 5) distinct local minima found, best first, as (log A, log B, log E, alpha, beta);
-            bootstrap warm-starts from these.
+            bootstrap warm-starts from these. Distinct: every two rows differ by more than
+            MINIMA_TOL (max abs difference of those coordinates), after polishing too.
+        constraint: the ties and fixed values the fit kept (Constraint; none by default).
     """
 
     params: ChinchillaParams
@@ -352,6 +439,7 @@ class FitResult:
     grid: str
     converged: bool
     minima: np.ndarray = field(repr=False)
+    constraint: "Constraint" = field(default_factory=lambda: Constraint(), repr=False)
 
 
 def _prepare(n_params, n_tokens, loss):
@@ -367,7 +455,7 @@ def _prepare(n_params, n_tokens, loss):
     return np.log(n), np.log(d), np.log(l_)
 
 
-def _distinct(x, f, order, k, tol=1e-3):
+def _distinct(x, f, order, k, tol=MINIMA_TOL):
     """The first k rows of x (in `order`) that differ from every kept row by more than tol."""
     kept: list[int] = []
     for i in order:
@@ -395,24 +483,33 @@ def _huber_1d(v, log_n, log_d, log_l, delta):
     return f, np.array([t1.sum(), t2.sum(), np.dot(q, e3), -np.dot(t1, log_n), -np.dot(t2, log_d)])
 
 
-def _scipy_polish(x0, log_n, log_d, log_l, delta, weights=None, *, ftol=1e-13, gtol=1e-10):
+def _scipy_polish(x0, log_n, log_d, log_l, delta, weights=None, *, ftol=1e-13, gtol=1e-10, con=None):
+    """scipy L-BFGS-B from the full-coordinate point x0 (5,); with a Constraint, over its free
+    coordinates. Returns (x (5,) full coordinates, f, success)."""
     from scipy.optimize import minimize
 
     obj = HuberLSE(log_n, log_d, log_l, delta, None if weights is None else weights[None, :])
 
-    def fun(v):
+    def fun_x(v):
         if weights is None:
             return _huber_1d(v, log_n, log_d, log_l, delta)
         fv, gv = obj(v[None, :], np.zeros(1, dtype=np.int64))
         return float(fv[0]), gv[0]
 
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"ftol": ftol, "gtol": gtol, "maxiter": 1000})
-    return res.x, float(res.fun), bool(res.success)
+    if con is None or not con.active:
+        fun, z0, back = fun_x, x0, (lambda z: z)
+    else:
+        def fun(z):
+            f, g = fun_x(con.to_full(z[None, :])[0])
+            return f, g @ con.M
+        z0, back = con.to_free(x0[None, :])[0], (lambda z: con.to_full(z[None, :])[0])
+    res = minimize(fun, z0, jac=True, method="L-BFGS-B", options={"ftol": ftol, "gtol": gtol, "maxiter": 1000})
+    return back(res.x), float(res.fun), bool(res.success)
 
 
 def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-3, polish=4,
                    max_iter=2000, ftol=2.2e-9, gtol=1e-5, refine_ratio=1.5, require_convergence=True,
-                   callback=None) -> FitResult:
+                   callback=None, tie=None, fix=None) -> FitResult:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta by Hoffmann et al.'s Approach 3.
 
     Minimises sum_i Huber_delta(LSE(a - alpha log N_i, b - beta log D_i, e) - log L_i) (summed, not
@@ -432,6 +529,10 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
             refined in float64 (np.inf refines every start).
         require_convergence: raise ConvergenceError when the best start did not converge.
         callback: optional callback(iteration, n_active) for progress.
+        tie: None or "alpha=beta": fit one exponent for both terms (Muennighoff et al.'s base fit).
+        fix: None or {name: value} holding E, A, B, alpha and/or beta at a value (natural units)
+            while the rest are fitted (see Constraint). The grid's starts are projected onto the
+            free coordinates and duplicates dropped.
 
     Returns:
         FitResult.
@@ -443,7 +544,8 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
     t0 = time.perf_counter()
     log_n, log_d, log_l = _prepare(n_params, n_tokens, loss)
     grid_name = grid if isinstance(grid, str) else "custom"
-    x0 = make_grid(grid)
+    con = Constraint(tie, fix)
+    x0 = np.unique(con.to_free(make_grid(grid)), axis=0) if con.active else make_grid(grid)
     if not (huber_delta > 0 and math.isfinite(huber_delta)):
         raise ValueError(f"huber_delta={huber_delta!r} must be a positive finite number")
 
@@ -457,51 +559,57 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
     # on neighbours, against ~2.5-3 s for float64 throughout, with an equal or lower best objective
     # after polishing.
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        fg32 = HuberLSE(log_n, log_d, log_l, huber_delta, dtype=np.float32, chunk=_CHUNK32)
+        fg32 = con.wrap(HuberLSE(log_n, log_d, log_l, huber_delta, dtype=np.float32, chunk=_CHUNK32))
         x, f, status, _ = lbfgs_batched(fg32, x0, max_iter=max_iter, ftol=_FTOL32, gtol=0.0, callback=callback)
         fin = np.isfinite(f)
         if not fin.any():
             raise ConvergenceError(f"all {x0.shape[0]} starts gave a non-finite objective; check the data")
         sel = fin & ((f <= refine_ratio * f[fin].min()) | (status == LS_FAIL) | (status == MAX_ITER))
-        fg64 = HuberLSE(log_n, log_d, log_l, huber_delta)
+        fg64 = con.wrap(HuberLSE(log_n, log_d, log_l, huber_delta))
         x2, f2, st2, _ = lbfgs_batched(fg64, x[sel], max_iter=max_iter, ftol=ftol, gtol=gtol)
         x[sel], f[sel], status[sel] = x2, f2, st2
         f[~sel & fin] = fg64(x[~sel & fin])[0]             # float64 values for the ranking
     conv = np.isin(status, _CONVERGED)
+    x = con.to_full(x) if con.active else x                   # full coordinates from here on
     order = np.argsort(np.where(np.isfinite(f), f, np.inf), kind="stable")
     kept = _distinct(x, f, order, max(polish, 8))
     best = kept[0]
     best_x, best_f, best_conv = x[best].copy(), float(f[best]), bool(conv[best])
-    minima = [x[i].copy() for i in kept]
+    cand = [(x[i].copy(), float(f[i])) for i in kept]
     if polish > 0:
         # Polish: tight float64 L-BFGS on the best distinct minima, then scipy's L-BFGS-B from there.
         # Near the optimum the summed Huber objective is flat to ~1e-12, and scipy's default ftol
         # (2.2e-9 scaled by max(|f|, 1) = 1) stops long before that.
         pi = kept[:polish]
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            xq, fq, sq, _ = lbfgs_batched(fg64, x[pi], max_iter=max_iter, ftol=1e-15, gtol=1e-11)
+            zq, fq, sq, _ = lbfgs_batched(fg64, con.to_free(x[pi]) if con.active else x[pi], max_iter=max_iter,
+                                          ftol=1e-15, gtol=1e-11)
+        xq = con.to_full(zq) if con.active else zq
         for j, i in enumerate(pi):
-            xp, fp, okp = _scipy_polish(xq[j], log_n, log_d, log_l, huber_delta)
+            xp, fp, okp = _scipy_polish(xq[j], log_n, log_d, log_l, huber_delta, con=con)
             if not (np.isfinite(fp) and fp <= fq[j]):
                 xp, fp, okp = xq[j], float(fq[j]), bool(sq[j] in _CONVERGED)
-            minima[j] = xp
+            cand[j] = (xp, fp)
             if np.isfinite(fp) and fp <= best_f:
                 best, best_x, best_f = i, xp, fp
                 best_conv = best_conv or okp or bool(conv[i])
     if not best_conv:
         # L-BFGS-B reports line-search trouble at a kink of the Huber loss; accept a point whose
-        # gradient is small on the objective's own scale (delta * n_points).
+        # gradient (over the free coordinates) is small on the objective's own scale (delta * n_points).
         _, gb = huber_objective(best_x[None, :], log_n, log_d, log_l, huber_delta)
-        best_conv = bool(np.abs(gb[0]).max() <= 1e-6 * huber_delta * log_n.size)
+        gfree = gb @ con.M if con.active else gb
+        best_conv = bool(np.abs(gfree[0]).max() <= 1e-6 * huber_delta * log_n.size)
     if require_convergence and not best_conv:
         raise ConvergenceError(f"the best of {x0.shape[0]} starts did not converge (objective {best_f:.6g}); "
                                "raise max_iter, try grid='muennighoff' or a custom grid, or check the data")
-    minima_arr = np.array(sorted(minima, key=lambda v: float(huber_objective(
-        v[None, :], log_n, log_d, log_l, huber_delta)[0][0])))
+    # Polishing can send several minima to one point: keep them distinct (MINIMA_TOL), best first.
+    cx = np.array([c[0] for c in cand])
+    cf = np.array([float(huber_objective(v[None, :], log_n, log_d, log_l, huber_delta)[0][0]) for v in cx])
+    minima_arr = cx[_distinct(cx, cf, np.argsort(np.where(np.isfinite(cf), cf, np.inf), kind="stable"), len(cx))]
     return FitResult(params=ChinchillaParams.from_log(best_x), objective=best_f, n_starts=x0.shape[0],
                      n_converged=int(conv.sum()), best_start=int(best), seconds=time.perf_counter() - t0,
                      n_points=log_n.size, huber_delta=huber_delta, grid=grid_name, converged=best_conv,
-                     minima=minima_arr)
+                     minima=minima_arr, constraint=con)
 
 
 def bootstrap_chinchilla(n_params, n_tokens, loss, fit: FitResult, *, n_boot=1000, seed=0, n_warm=4,
@@ -558,12 +666,15 @@ def refit_weighted(log_n, log_d, log_l, fit: FitResult, weights, *, n_warm=4, ma
     """
     weights = np.asarray(weights, dtype=np.float64)
     n_rep = weights.shape[0]
+    con = getattr(fit, "constraint", None) or Constraint()
     starts = fit.minima[:max(1, n_warm)]
     k = starts.shape[0]
     x0 = np.tile(starts, (n_rep, 1))                        # (R * k, 5), row-major by replicate
-    fg = HuberLSE(log_n, log_d, log_l, fit.huber_delta, np.repeat(weights, k, axis=0))
+    fg = con.wrap(HuberLSE(log_n, log_d, log_l, fit.huber_delta, np.repeat(weights, k, axis=0)))
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        x, f, _, _ = lbfgs_batched(fg, x0, max_iter=max_iter, ftol=ftol, gtol=gtol, callback=callback)
+        z, f, _, _ = lbfgs_batched(fg, con.to_free(x0) if con.active else x0, max_iter=max_iter, ftol=ftol,
+                                   gtol=gtol, callback=callback)
+    x = con.to_full(z) if con.active else z
     f = np.where(np.isfinite(f), f, np.inf).reshape(n_rep, k)
     best = np.argmin(f, axis=1)
     xb = x.reshape(n_rep, k, 5)[np.arange(n_rep), best]     # (R, 5) log coordinates

@@ -87,6 +87,8 @@ class ChinchillaLaw:
                 "huber_delta": res.huber_delta, "n_starts": res.n_starts, "n_converged": res.n_converged,
                 "converged": res.converged, "seconds": round(res.seconds, 4), "bootstrap_seed": seed,
                 "n_boot": int(n_boot), "n_boot_failed": n_failed}
+        if res.constraint.active:
+            info["constraint"] = res.constraint.to_dict()
         n_arr = as_float64("n_params", n_params).ravel()
         d_arr = as_float64("n_tokens", n_tokens).ravel()
         info["range"] = {"n_params": [float(n_arr.min()), float(n_arr.max())],
