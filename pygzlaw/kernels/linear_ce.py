@@ -88,6 +88,7 @@ def linear_ce_forward(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tens
     Returns (loss: () fp32, grad_h: like h, grad_weight: like weight) where the gradients are
     those of the mean loss; when ``compute_grad`` is False both are empty (0,) tensors.
     No host-device synchronisation: the count of valid targets stays on the device."""
+    h = h.contiguous()
     M, _d = h.shape
     V = weight.shape[0]
     valid = targets != ignore_index
@@ -124,7 +125,7 @@ def linear_ce_forward(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tens
             if grad_w.dtype == g.dtype:
                 grad_w.addmm_(g.t(), h_c)
             else:                                            # bf16 product, fp32 accumulation
-                grad_w += (g.t() @ h_c).float()
+                grad_w.add_(g.t() @ h_c)
     loss = loss_sum * inv_n
     if not compute_grad:
         empty = h.new_empty(0)
@@ -145,7 +146,8 @@ def _fused_linear_ce_op(h: torch.Tensor, weight: torch.Tensor, targets: torch.Te
 def _(h, weight, targets, ignore_index, chunk_tokens, use_triton, compute_grad):
     loss = h.new_empty((), dtype=torch.float32)
     if compute_grad:
-        return loss, torch.empty_like(h), torch.empty_like(weight)
+        return (loss, torch.empty_like(h, memory_format=torch.contiguous_format),
+                torch.empty_like(weight, memory_format=torch.contiguous_format))
     return loss, h.new_empty(0), weight.new_empty(0)
 
 
@@ -184,7 +186,8 @@ def fused_linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: t
 
     Args:
         h: (M, d) final hidden states (fp32 or bf16); M = tokens.
-        weight: (V, d) output projection, same dtype as h; V = vocabulary size.
+        weight: (V, d) output projection, same dtype as h; V = vocabulary size. Under
+            autocast both are cast to the autocast dtype first, as a matmul would be.
         targets: (M,) int64 ids in [0, V), or ``ignore_index`` for tokens left out of the mean.
         ignore_index: target value that contributes neither loss nor gradient.
         chunk_tokens: rows per chunk; peak extra memory is one (chunk_tokens, V) logits block
@@ -210,9 +213,13 @@ def fused_linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: t
     if targets.shape != (h.shape[0],) or targets.dtype != torch.int64:
         raise ValueError(f"fused_linear_cross_entropy: targets {tuple(targets.shape)} "
                          f"{targets.dtype} must be ({h.shape[0]},) int64")
+    if torch.is_autocast_enabled(h.device.type):
+        # custom ops are outside autocast: cast here as autocast would cast h @ weight.T
+        dtype = torch.get_autocast_dtype(h.device.type)
+        h, weight = h.to(dtype), weight.to(dtype)
     if h.dtype != weight.dtype:
         raise ValueError(f"fused_linear_cross_entropy: h is {h.dtype} but weight is "
-                         f"{weight.dtype}; cast one (e.g. under autocast, h.to(weight.dtype))")
+                         f"{weight.dtype}; cast one, e.g. h.to(weight.dtype)")
     if chunk_tokens is not None and chunk_tokens < 1:
         raise ValueError(f"fused_linear_cross_entropy: chunk_tokens={chunk_tokens} must be >= 1")
     M, d = h.shape

@@ -97,7 +97,9 @@ def _rms_norm_fwd_op(x: torch.Tensor, weight: torch.Tensor,
 
 @_rms_norm_fwd_op.register_fake
 def _(x, weight, eps):
-    return torch.empty_like(x), x.new_empty(x.shape[:-1], dtype=torch.float32)
+    # the launchers return contiguous tensors whatever the input strides: say so to the compiler
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            x.new_empty(x.shape[:-1], dtype=torch.float32))
 
 
 @torch.library.custom_op("pygzlaw::rms_norm_bwd", mutates_args=())
@@ -108,7 +110,8 @@ def _rms_norm_bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
 
 @_rms_norm_bwd_op.register_fake
 def _(dy, x, weight, rstd):
-    return torch.empty_like(x), torch.empty_like(weight)
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            torch.empty_like(weight, memory_format=torch.contiguous_format))
 
 
 def _rms_norm_setup(ctx, inputs, output):

@@ -96,7 +96,7 @@ def test_default_chunk_keeps_logits_block_near_h_size():
     (dict(targets=torch.tensor([0, 1])), r"targets \(2,\) torch.int64 must be \(3,\) int64"),
     (dict(targets=torch.tensor([0, 1, 2], dtype=torch.int32)), "must be"),
     (dict(weight=torch.randn(101, 5)), r"h \(3, 4\) and weight \(101, 5\)"),
-    (dict(weight=torch.randn(101, 4, dtype=torch.float64)), "cast one"),
+    (dict(weight=torch.randn(101, 4, dtype=torch.float64)), "cast one, e.g. h.to"),
     (dict(chunk_tokens=0), "chunk_tokens=0 must be >= 1"),
 ])
 def test_bad_input_is_named(kwargs, match):
@@ -106,3 +106,19 @@ def test_bad_input_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fused_linear_cross_entropy(args["h"], args["weight"], args["targets"],
                                    chunk_tokens=chunk, impl="torch")
+
+
+def test_autocast_casts_like_a_matmul():
+    """Under autocast h and weight are cast to the autocast dtype (as h @ W.T would be) and the
+    gradients flow back to the fp32 leaves."""
+    h0, w0, targets = _case()
+    h, w = leaf(h0, torch.float32), leaf(w0, torch.float32)
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        loss = fused_linear_cross_entropy(h, w, targets, chunk_tokens=10)
+    gh, gw = torch.autograd.grad(loss, (h, w))
+    assert gh.dtype == gw.dtype == torch.float32
+    lr, ghr, gwr = _loss_and_grads(fused_linear_cross_entropy_reference, h0.bfloat16(),
+                                   w0.bfloat16(), targets, torch.float32, dloss=1.0)
+    assert_close(loss, lr, torch.bfloat16)
+    assert_close(gh, ghr, torch.bfloat16)
+    assert_close(gw, gwr, torch.bfloat16)
