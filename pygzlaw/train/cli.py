@@ -35,7 +35,7 @@ FLAGS = {
 def _flag_message(msg: str) -> str:
     """Rewrite ``field=`` / ``field `` mentions of TrainConfig fields as their flags."""
     for field, flag in sorted(FLAGS.items(), key=lambda kv: -len(kv[0])):
-        msg = re.sub(rf"(?<![\w.-]){field}(?==| needs| is| or\b|[;,)]|$)", flag, msg)
+        msg = re.sub(rf"(?<![\w.-]){field}(?==| needs| is| or\b| \(|[;,)]|$)", flag, msg)
     return msg
 
 

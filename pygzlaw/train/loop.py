@@ -272,7 +272,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     if val_n:
         sources.val.fill(val_host.numpy(), VAL_FIRST_DOC + val_off)
     val_docs = val_host.to(run.device).long()
-    val_chunk = max(1, config.batch_docs // run.world_size)
+    # no activations are kept for backward here: up to 64 documents per forward (fewer calls)
+    val_chunk = max(config.batch_docs // run.world_size, min(val_n, 64), 1)
     H = measure_h(sources, config.h_docs)  # cached per grammar: ~30 ms for 1000 documents
 
     metrics_path = None

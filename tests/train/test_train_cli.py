@@ -1,0 +1,48 @@
+"""``pygzlaw train`` end to end on a tiny run, and its one-line errors naming the flag."""
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from pygzlaw.cli import main  # noqa: E402
+
+TINY = ["train", "--model", "w16", "--grammar", "vocab300-2", "--tokens", "256", "--batch-docs",
+        "4", "--seq-len", "16", "--val-docs", "8", "--device", "cpu", "--threads", "1",
+        "--h-docs", "20", "--quiet"]
+
+
+def test_tiny_run_prints_and_writes_the_record(tmp_path, capsys):
+    assert main(TINY + ["--out", str(tmp_path), "--lr", "1e-2"]) == 0
+    out = capsys.readouterr().out
+    assert "w16" in out and "vocab300-2" in out and "D 256 tokens in 4 steps" in out
+    rec = json.loads((tmp_path / "record.json").read_text())
+    assert rec["n_tokens"] == 256 and rec["config"]["lr"] == 1e-2 and rec["H"] > 0
+    assert f"val {rec['val_loss']:.4f}" in out
+    assert (tmp_path / "checkpoints" / "step-000004" / "meta.json").is_file()
+
+
+def test_json_output(capsys):
+    assert main(TINY + ["--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["n_steps"] == 4 and rec["grammar"] == "vocab300-2"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--tokens", "50"], "--tokens=50 is fewer than one step"),
+    (["--batch-docs", "0"], "--batch-docs=0 must be an int >= 1"),
+    (["--lr", "-1"], "--lr=-1.0 must be > 0"),
+    (["--checkpoint-every", "2"], "--checkpoint-every needs --out"),
+    (["--model", "w20"], "--model='w20': size family width=20"),
+    (["--grammar", "main-0"], "--grammar='main-0' is not a preset or a file"),
+])
+def test_error_is_one_line_naming_the_flag(extra, message, capsys):
+    assert main(TINY + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pygzlaw train: error: ") and message in err and "\n" not in err
+
+
+def test_grammar_required_without_data(capsys):
+    argv = [a for a in TINY if a not in ("--grammar", "vocab300-2")]
+    assert main(argv) == 2
+    assert "--grammar is required" in capsys.readouterr().err
