@@ -1,0 +1,96 @@
+"""IsoFLOP analysis (Approach 2) as the literature does it: windowed / non-parametric minima,
+bootstrap per budget, weighted power laws with intervals, D_opt from the runs' own D."""
+import numpy as np
+import pytest
+from lawsdata import GADRE_DIR
+
+from pygzlaw.laws.isoflop import curve_minimum, group_by_budget, isoflop_analysis
+
+A_TRUE = 0.46  # exponent of the optimum's position: log N*(C) = A_TRUE log C + const
+
+
+def _asymmetric_runs(seed=0, sigma=0.0):
+    """IsoFLOP curves with a known optimum, steeper on the small-N side (as real curves are), sampled
+    at the same 14 model sizes for every budget, so each budget sees the optimum at a different
+    place in its span (the case where one parabola through the whole curve is biased)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.geomspace(1e7, 3e10, 16)
+    n, d, c, l_ = [], [], [], []
+    for i, C in enumerate(np.geomspace(1e18, 1e22, 7)):
+        x_star = A_TRUE * np.log(C / 1e18) + np.log(3e7)
+        u = np.log(sizes) - x_star
+        keep = (u >= -2.0) & (u <= 1.5 + 0.5 * i)          # the span reaches further right as C grows
+        u = u[keep]
+        # convex, minimum at u = 0, rising ~4x faster on the small-N side
+        loss = 2.0 + 0.5 * (C / 1e18) ** -0.1 + 0.06 * (np.exp(-u) - 1 + u)
+        loss = loss * np.exp(rng.normal(0, sigma, loss.size))
+        n.append(sizes[keep])
+        d.append(C / (6 * sizes[keep]))
+        c.append(np.full(keep.sum(), C))
+        l_.append(loss)
+    return tuple(np.concatenate(v) for v in (n, d, c, l_))
+
+
+def test_window_and_interp_recover_exponent_where_one_parabola_is_biased():
+    n, d, c, loss = _asymmetric_runs()
+    par = isoflop_analysis(n, d, loss, budget_flops=c, method="parabola", n_boot=0)
+    win = isoflop_analysis(n, d, loss, budget_flops=c, method="window", n_boot=0)
+    itp = isoflop_analysis(n, d, loss, budget_flops=c, method="interp", n_boot=0)
+    assert abs(par.a / A_TRUE - 1) > 0.05          # the classic single parabola is off by > 5%
+    assert win.a == pytest.approx(A_TRUE, rel=0.02)
+    assert itp.a == pytest.approx(A_TRUE, rel=0.05)
+
+
+def test_bootstrap_intervals_cover_and_are_deterministic():
+    n, d, c, loss = _asymmetric_runs(seed=1, sigma=0.001)
+    r1 = isoflop_analysis(n, d, loss, budget_flops=c, n_boot=60, seed=4)
+    r2 = isoflop_analysis(n, d, loss, budget_flops=c, n_boot=60, seed=4)
+    assert r1.a_interval == r2.a_interval and np.array_equal(r1.n_opt, r2.n_opt)
+    lo, hi = r1.a_interval
+    assert lo < A_TRUE < hi and hi - lo < 0.2
+    assert np.isfinite(r1.n_opt_se).all() and (r1.n_opt_se > 0).all()
+    assert r1.to_dict()["a_interval"] == list(r1.a_interval)
+
+
+def test_d_opt_comes_from_the_runs_tokens():
+    # FLOPs per token grow for small models (attention): D = C / (6 N (1 + (N / 1e8)^(-1/3)))
+    n, _, c, loss = _asymmetric_runs()
+    d = c / (6 * n * (1 + (n / 1e8) ** (-1 / 3)))
+    r = isoflop_analysis(n, d, loss, budget_flops=c, n_boot=0)
+    assert abs(r.a + r.b - 1) > 0.02               # b is measured, not 1 - a
+    # D_opt is the runs' D at N_opt on each curve
+    expect = r.budget_flops / (6 * r.n_opt * (1 + (r.n_opt / 1e8) ** (-1 / 3)))
+    np.testing.assert_allclose(r.d_opt, expect, rtol=0.05)
+    slope = np.polyfit(np.log(r.budget_flops), np.log(r.d_opt), 1)[0]
+    assert r.b == pytest.approx(slope, abs=1e-9)   # unweighted without bootstrap
+
+
+def test_with_6nd_tokens_b_is_one_minus_a():
+    n, d, c, loss = _asymmetric_runs()
+    r = isoflop_analysis(n, d, loss, budget_flops=c, n_boot=0)
+    assert r.a + r.b == pytest.approx(1.0, abs=1e-6)
+
+
+def test_curve_minimum_edge_cases():
+    x = np.log([1e7, 2e7, 4e7])
+    assert curve_minimum(x, np.array([3.0, 2.9, 2.8])) is None or curve_minimum(x, np.array([3.0, 2.9, 2.8]))[0] > x[-1]
+    assert curve_minimum(x[:2], np.array([3.0, 2.9])) is None
+    assert curve_minimum(x, np.array([2.0, 3.0, 2.0])) is None             # opens downward
+    with pytest.raises(ValueError, match="method='spline' must be one of"):
+        curve_minimum(x, np.array([3.0, 2.8, 3.0]), method="spline")
+    with pytest.raises(ValueError, match="window=0 must be > 0"):
+        isoflop_analysis(np.ones(3), np.ones(3), np.ones(3), window=0)
+
+
+def test_gadre_runs_are_not_isoflop_curves(gadre_rows):
+    # What we could check on the peer study's release: Gadre et al. trained each size at token
+    # multipliers 0.25..32, not at fixed budgets, so at most 3 runs share a budget (within 30%):
+    # the exponent's interval is far wider than the 5% bar, and the bar cannot be verified on it.
+    rows = [r for r in gadre_rows if r["dataset"] == "c4_original"]
+    n = np.array([r["n_params"] for r in rows])
+    d = np.array([r["n_tokens"] for r in rows])
+    loss = np.array([r["loss"] for r in rows])
+    gid = group_by_budget(6 * n * d, rel_tol=0.3)
+    assert max(np.unique(n[gid == g]).size for g in range(gid.max() + 1)) <= 3
+    r = isoflop_analysis(n, d, loss, rel_tol=0.3, n_boot=50, seed=0)
+    assert r.a_interval[1] - r.a_interval[0] > 0.1
