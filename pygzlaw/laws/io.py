@@ -11,7 +11,7 @@ import numpy as np
 
 from pygzlaw.atomic import write_json
 
-__all__ = ["Points", "read_points", "parse_points", "save_law", "load_law", "law_from_dict",
+__all__ = ["Points", "read_points", "read_records", "parse_points", "save_law", "load_law", "law_from_dict",
            "read_epoch_chinchilla", "read_gadre"]
 
 # Accepted column names (lower-cased) for each field.
@@ -141,16 +141,29 @@ def read_points(path) -> Points:
         FileNotFoundError: no such file.
         ValueError: unknown extension, or a bad row (message names file:line and the column).
     """
+    return parse_points(read_records(path), source=str(Path(path)))
+
+
+def read_records(path, *, what="points", example="N,D,loss") -> list:
+    """(line number, {column: value}) per data row of a .csv (header row) or .jsonl file.
+
+    Args:
+        path: the file. what: what it holds, for messages. example: a header to suggest.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unknown extension, an empty CSV, or a JSONL line that is not a JSON object.
+    """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such points file")
+        raise FileNotFoundError(f"{p}: no such {what} file")
     suffix = p.suffix.lower()
     if suffix == ".csv":
         with open(p, newline="") as f:
             reader = csv.DictReader(f)
             recs = [(i + 2, row) for i, row in enumerate(reader)]
             if reader.fieldnames is None:
-                raise ValueError(f"{p}: empty file; expected a header row such as N,D,loss")
+                raise ValueError(f"{p}: empty file; expected a header row such as {example}")
     elif suffix in (".jsonl", ".ndjson"):
         recs = []
         with open(p) as f:
@@ -170,7 +183,7 @@ def read_points(path) -> Points:
         recs = [(i, {k: r.get(k) for k in sorted(keys)}) for i, r in recs]
     else:
         raise ValueError(f"{p}: unknown extension {p.suffix!r}; use .csv or .jsonl")
-    return parse_points(recs, source=str(p))
+    return recs
 
 
 def law_from_dict(d: dict, *, where="law"):
