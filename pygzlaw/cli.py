@@ -20,6 +20,7 @@ STAGE_COMMANDS = (
     "pygzlaw.scan.cli",      # scan, scan-merge
     "pygzlaw.laws.cli",      # fit, predict, allocate, plot
     "pygzlaw.serve.cli",     # serve
+    "pygzlaw.study.cli",     # reproduce, runs, report
     "pygzlaw.train.cli",     # train
 )
 

@@ -1,0 +1,234 @@
+"""The study driver: plan the grid, measure H, run what is not done, then analyse and report.
+
+Resuming is the normal path: the plan is recomputed from the config, every run is identified by
+the hash of its training config (``store.run_id_of``), and only runs that are not 'done' are
+executed. The driver holds an exclusive ``flock`` on ``<out>/.study.lock`` while it runs; the
+kernel drops it when the driver dies (even by SIGKILL), so a later driver that gets the lock
+knows any 'running' rows are orphans and retries them.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pygzlaw.study.config import StudyConfig, grammar_source
+from pygzlaw.study.executor import DEFAULT_RUN_FN, LocalExecutor
+from pygzlaw.study.store import RunStore, run_id_of
+
+__all__ = ["reproduce", "plan_runs", "measure_h", "StudyOutcome", "study_lock"]
+
+H_DOC_TOKENS = 256   # the paper's documents: H is a property of the grammar, not of the training context
+
+
+@dataclass
+class StudyOutcome:
+    """What ``reproduce`` did: runs per status, how many ran now, wall time, the report folder."""
+
+    out: str
+    db: str
+    n_runs: int
+    n_done: int
+    n_failed: int
+    n_ran: int
+    n_skipped: int
+    wall_s: float
+    report: str | None
+
+
+@contextmanager
+def study_lock(out: str):
+    """Exclusive lock on <out>/.study.lock for the driver's lifetime.
+
+    Raises:
+        ValueError: another live driver holds it (names the folder).
+    """
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, ".study.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            raise ValueError(f"{out}: another study driver (pid {other or '?'}) is running in this folder; wait "
+                             "for it or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _grammar_object(g, out):
+    from pygzlaw.grammar import GrammarSpec, load, random_pcfg
+
+    if g.preset:
+        return random_pcfg(g.preset, g.seed)
+    if g.file:
+        return load(g.file)
+    from pygzlaw.grammar import save
+
+    grammar = random_pcfg(GrammarSpec(*(g.spec[k] for k in ("nonterminals", "terminals", "rhs_max_options",
+                                                              "rhs_max_len"))), g.seed)
+    path = grammar_source(g, out)
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        save(grammar, path)
+    return grammar
+
+
+def measure_h(grammar, *, n_docs: int = 1000, seed: int = 1234, separator: str = "reserve") -> tuple:
+    """H by the paper's definition (Pandey 2024, Sec. 3) with the exact scorer.
+
+    Samples n_docs documents of 256 tokens (document d from (grammar, seed, d)), writes each as
+    4-byte big-endian int32 ids, gzips at level 9 (byte-identical to gzip.GzipFile) and takes the
+    median of compressed/raw bytes.
+
+    Returns:
+        (H median, sample std, vocab_size).
+    """
+    import numpy as np
+
+    from pygzlaw.sampler import Sampler
+    from pygzlaw.score import score_tokens
+
+    s = Sampler(grammar, H_DOC_TOKENS, seed=seed, separator=separator, threads=-1)
+    buf = np.empty((n_docs, H_DOC_TOKENS), dtype=s.dtype)
+    s.fill(buf, first_doc=0)
+    r = score_tokens(buf, threads=-1).ratio
+    return float(np.median(r)), float(np.std(r, ddof=1)) if n_docs > 1 else 0.0, int(s.vocab_size)
+
+
+def plan_runs(cfg: StudyConfig) -> list[dict]:
+    """Every run of the grid: grammar x model x tokens, with its TrainConfig dict and run_id."""
+    runs = []
+    for g in cfg.grammars:
+        for m in cfg.models:
+            for t in cfg.tokens:
+                tc = cfg.train_config(g, m, t).to_dict()
+                runs.append({"run_id": run_id_of(tc), "config": tc, "grammar": g.name,
+                             "grammar_spec": g.spec_dict(), "grammar_seed": g.seed, "model": m, "D": t})
+    return runs
+
+
+def _fmt_s(s: float) -> str:
+    s = max(0, int(round(s)))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def reproduce(cfg: StudyConfig, *, run_fn: str = DEFAULT_RUN_FN, progress: bool = True, report: bool = True,
+              executor=None, log=None) -> StudyOutcome:
+    """Run the study end to end: H per grammar, the runs not yet done, analysis and the report.
+
+    Args:
+        cfg: a validated StudyConfig (see pygzlaw.study.config).
+        run_fn: "module:function" the workers call per run (the trainer by default).
+        progress: print one line per finished run (done/total, loss, time left) to stderr.
+        report: analyse and write the report folder after the runs.
+        executor: an Executor to use instead of LocalExecutor(cfg.workers, threads=cfg.threads_per_worker).
+        log: callable(str) for progress lines (default: print to stderr).
+
+    Returns:
+        StudyOutcome.
+
+    Raises:
+        ValueError: another driver holds the study folder, or the database is not a run store.
+    """
+    t_start = time.perf_counter()
+    say = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    if not progress:
+        say = lambda s: None  # noqa: E731
+    with study_lock(cfg.out):
+        store = RunStore(cfg.db_path)
+        try:
+            store.set_meta("config", cfg.to_dict())
+            seed = int(cfg.train.get("data_seed", 1234))
+            sep = cfg.train.get("separator", "reserve")
+            for g in cfg.grammars:
+                grammar = _grammar_object(g, cfg.out)
+                old = store.grammar(g.name)
+                if (old and old["spec"] == g.spec_dict() and old["h_docs"] == cfg.analysis.h_docs
+                        and old["H_median"] is not None):
+                    continue
+                h, h_std, vocab = measure_h(grammar, n_docs=cfg.analysis.h_docs, seed=seed, separator=sep)
+                store.upsert_grammar(g.name, g.spec_dict(), g.seed, vocab_size=vocab, h_median=h, h_std=h_std,
+                                     h_docs=cfg.analysis.h_docs, seq_len=H_DOC_TOKENS)
+                say(f"grammar {g.name}: H = {h:.4f} (std {h_std:.4f}, {cfg.analysis.h_docs} docs), vocab {vocab}")
+            plan = plan_runs(cfg)
+            store.add_runs(plan)
+            n_orphans = store.reset_interrupted()
+            if n_orphans:
+                say(f"{n_orphans} run(s) left 'running' by a stopped driver: retrying them")
+            ids = [r["run_id"] for r in plan]
+            rows = {r["run_id"]: r for r in store.runs(run_ids=ids)}
+            todo = [r for r in plan if rows[r["run_id"]]["status"] != "done"]
+            n_skip = len(plan) - len(todo)
+            say(f"study {cfg.name}: {len(plan)} runs ({n_skip} already done, {len(todo)} to run) on "
+                f"{cfg.workers} worker(s) x {cfg.threads_per_worker} thread(s); database {cfg.db_path}")
+            n_ran = _execute(cfg, store, todo, n_total=len(plan), n_done0=n_skip, run_fn=run_fn,
+                             executor=executor, say=say)
+            final = store.runs(run_ids=ids)
+            n_done = sum(r["status"] == "done" for r in final)
+            n_failed = sum(r["status"] == "failed" for r in final)
+            report_dir = None
+            if report:
+                from pygzlaw.study.report import build_report
+
+                t0 = time.perf_counter()
+                report_dir = build_report(cfg.out, store=store, config=cfg)
+                say(f"analysis and report: {time.perf_counter() - t0:.1f} s -> {report_dir}/report.md")
+        finally:
+            store.close()
+    wall = time.perf_counter() - t_start
+    say(f"study {cfg.name}: {n_done}/{len(plan)} runs done, {n_failed} failed, {n_ran} run now; "
+        f"wall {_fmt_s(wall)}")
+    return StudyOutcome(cfg.out, cfg.db_path, len(plan), n_done, n_failed, n_ran, n_skip, wall, report_dir)
+
+
+def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> int:
+    if not todo:
+        return 0
+    own = executor is None
+    ex = LocalExecutor(cfg.workers, threads=cfg.threads_per_worker, run_fn=run_fn) if own else executor
+    slots = getattr(ex, "workers", cfg.workers)
+    queue = list(todo)
+    done = n_done0
+    n_ran = 0
+    t0 = time.perf_counter()
+    walls = []
+
+    def submit_next():
+        r = queue.pop(0)
+        store.mark_running(r["run_id"])
+        ex.submit(r["run_id"], r["config"])
+
+    try:
+        # Only K runs are ever submitted at once, so 'running' in the store means in flight.
+        for _ in range(min(slots, len(queue))):
+            submit_next()
+        label = {r["run_id"]: f"{r['grammar']} {r['model']} D={r['D']}" for r in todo}
+        for res in ex.results():
+            n_ran += 1
+            if res.ok:
+                store.mark_done(res.run_id, res.record)
+                done += 1
+                walls.append(res.wall_s)
+                msg = f"val loss {res.record.get('val_loss', float('nan')):.4f}"
+            else:
+                store.mark_failed(res.run_id, res.error or "unknown error")
+                msg = "FAILED: " + (res.error or "").splitlines()[0][:200]
+            if queue:
+                submit_next()
+            left = len(queue) + getattr(ex, "n_pending", 0)
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / n_ran * left if n_ran else 0.0
+            say(f"[{done}/{n_total}] {label.get(res.run_id, res.run_id)}: {msg} ({res.wall_s:.1f} s); "
+                f"elapsed {_fmt_s(elapsed)}, about {_fmt_s(eta)} left")
+    finally:
+        if own:
+            ex.close()
+    return n_ran
