@@ -67,11 +67,18 @@ def _ce_fwd_bwd_kernel(logits_ptr, targets_ptr, loss_ptr, row_stride, n_cols, ig
 
 
 def default_chunk_tokens(n_tokens: int, vocab_size: int, d_model: int) -> int:
-    """Rows per chunk so that one (chunk, V) logits block is about the size of h (M, d):
-    next_power_of_2(ceil(M / ceil(V / d))), Liger-Kernel's rule, at least 1 and at most M."""
+    """Rows per chunk: a (chunk, V) logits block of about max(M * d, 2**25) elements, as a power
+    of two, at least 1 and at most M.
+
+    M * d (h's size) is Liger-Kernel's rule, next_power_of_2(ceil(M / ceil(V / d))). The 2**25
+    floor (64 MiB of bf16 logits) bounds the number of chunks: each chunk also reads and writes
+    the whole fp32 (V, d) dW accumulator, which at V 32001, d 1024 and Liger's 32 chunks costs
+    8 GB of memory traffic per step, as much time as the matmuls; with the floor it is 8
+    chunks, and the logits block stays 8x smaller than the unfused (M, V)."""
     ratio = -(-vocab_size // max(d_model, 1))
     chunk = triton.next_power_of_2(-(-n_tokens // max(ratio, 1)))
-    return max(1, min(chunk, n_tokens))
+    floor = 1 << max((2**25 // max(vocab_size, 1)).bit_length() - 1, 0)   # power of 2 <= 2**25/V
+    return max(1, min(max(chunk, floor), n_tokens))
 
 
 def _chunk_logits(h_chunk: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -114,18 +121,21 @@ def linear_ce_forward(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tens
             safe_t = torch.where(v_c, t_c, 0)
             lse = torch.logsumexp(lf, dim=-1)
             loss_rows = (lse - lf.gather(1, safe_t[:, None]).squeeze(1)) * v_c
-            if compute_grad:
-                g = torch.exp(lf - lse[:, None])             # softmax, reusing the row lse
+            if compute_grad:                                 # softmax in place, from the lse
+                g = lf.sub_(lse[:, None]).exp_()
                 g.scatter_add_(1, safe_t[:, None], torch.full_like(lse, -1.0)[:, None])
                 g.mul_(v_c[:, None])
                 g = g.to(h.dtype)
+            del lf
         loss_sum += loss_rows.sum()
         if compute_grad:
-            torch.mm(g, weight.to(g.dtype), out=grad_h[start:stop])
+            torch.mm(g, weight, out=grad_h[start:stop])
             if grad_w.dtype == g.dtype:
                 grad_w.addmm_(g.t(), h_c)
             else:                                            # bf16 product, fp32 accumulation
                 grad_w.add_(g.t() @ h_c)
+            del g
+        del logits                                           # free this block before the next
     loss = loss_sum * inv_n
     if not compute_grad:
         empty = h.new_empty(0)
@@ -191,7 +201,8 @@ def fused_linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: t
         targets: (M,) int64 ids in [0, V), or ``ignore_index`` for tokens left out of the mean.
         ignore_index: target value that contributes neither loss nor gradient.
         chunk_tokens: rows per chunk; peak extra memory is one (chunk_tokens, V) logits block
-            plus fp32 dL/dW (V, d). None: ``default_chunk_tokens`` (a block about h's size).
+            plus fp32 dL/dW (V, d). None: ``default_chunk_tokens`` (a block of about
+            max(M * d, 2**25) elements).
         impl: "auto" (Triton on CUDA tensors when triton imports, else torch), "torch", or
             "triton" (CPU tensors only under TRITON_INTERPRET=1).
 

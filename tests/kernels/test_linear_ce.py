@@ -80,14 +80,16 @@ def test_never_materialises_full_logits(monkeypatch, impl):
     assert shapes == [(10, V), (10, V), (10, V), (7, V)]
 
 
-def test_default_chunk_keeps_logits_block_near_h_size():
-    # Liger's rule: chunk = next_pow2(ceil(M / ceil(V / d))); (chunk, V) ~ (M, d) elements
-    assert default_chunk_tokens(8192, 32001, 1024) == 256
-    assert default_chunk_tokens(37, 101, 24) == 8
-    assert default_chunk_tokens(5, 10, 64) == 5                 # never more than M
-    for m, v, d in [(8192, 32001, 1024), (4096, 300, 64), (37, 101, 24)]:
+def test_default_chunk_bounds_the_logits_block():
+    # a (chunk, V) block of about max(M * d, 2**25) elements, a power of 2, never more than M
+    assert default_chunk_tokens(8192, 32001, 1024) == 1024     # 2**25 / 32001 = 1048 -> 1024
+    assert default_chunk_tokens(2**16, 32001, 4096) == 8192    # M * d rule: 2**16 / 8
+    assert default_chunk_tokens(37, 101, 24) == 37
+    assert default_chunk_tokens(5, 10, 64) == 5
+    for m, v, d in [(8192, 32001, 1024), (8192, 128256, 4096), (4096, 300, 64)]:
         c = default_chunk_tokens(m, v, d)
-        assert c * v <= 2 * m * d + v and c < m or v <= d
+        assert c & (c - 1) == 0 or c == m
+        assert c * v <= 2 * max(m * d, 2**25)
 
 
 @pytest.mark.parametrize("kwargs,match", [
