@@ -25,6 +25,7 @@ from pygzlaw.grammar.json_io import (
     to_json,
 )
 from pygzlaw.grammar.nltk_io import (
+    GrammarWarning,
     from_nltk,
     from_nltk_text,
     load_nltk,
@@ -38,7 +39,7 @@ __all__ = [
     "Grammar", "GrammarSpec", "PRESETS", "MAIN_PRESETS", "preset", "random_pcfg",
     # import / export
     "to_nltk_text", "from_nltk_text", "save_nltk", "load_nltk", "to_nltk", "from_nltk",
-    "to_pcfg_package", "grammar_to_dict", "grammar_from_dict", "to_json", "from_json",
+    "to_pcfg_package", "GrammarWarning", "grammar_to_dict", "grammar_from_dict", "to_json", "from_json",
     "save", "load",
     # analysis
     "SupercriticalGrammarWarning", "offspring_matrix", "spectral_radius",

@@ -60,7 +60,7 @@ def grammar_to_dict(grammar: Grammar) -> dict:
 
 
 def grammar_from_dict(d: dict, *, source: str = "grammar JSON",
-                      allow_unreachable: bool = False) -> Grammar:
+                      allow_unreachable: bool = True) -> Grammar:
     """Inverse of :func:`grammar_to_dict`, validating every field.
 
     Raises:
@@ -160,7 +160,7 @@ def grammar_from_dict(d: dict, *, source: str = "grammar JSON",
         bad = np.flatnonzero(~g.reachable())
         if bad.size:
             raise fail(f"nonterminal {names[bad[0]]!r} is unreachable from {d['start']!r} "
-                       f"({bad.size} in all); remove it or pass allow_unreachable=True")
+                       f"({bad.size} in all); remove it")
     return g
 
 
@@ -205,15 +205,16 @@ def load(path: str | os.PathLike, **kwargs) -> Grammar:
     """Read a grammar written by :func:`save`, the research code or NLTK.
 
     Keyword arguments go to :func:`from_json` or
-    :func:`pygzlaw.grammar.nltk_io.from_nltk_text` (``allow_unreachable``;
-    ``renormalize`` for text only).
+    :func:`pygzlaw.grammar.nltk_io.from_nltk_text` (``allow_unreachable``, default True:
+    unreachable nonterminals are kept, as NLTK keeps them; ``renormalize`` for text only).
     """
     from pygzlaw.grammar.nltk_io import from_nltk_text
 
+    from pygzlaw.textio import read_text
+
     path = os.fspath(path)
     kind = _kind(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_text(path)  # UTF-8, BOM dropped; other encodings refused naming line and byte
     if kind == "json":
         return from_json(text, source=path, **kwargs)
     return from_nltk_text(text, source=path, **kwargs)

@@ -21,20 +21,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
+import regex
 
 from pygzlaw.grammar.core import PROB_SUM_TOL, Grammar, GrammarSpec
 
 __all__ = [
-    "to_nltk_text", "from_nltk_text", "save_nltk", "load_nltk",
+    "GrammarWarning", "to_nltk_text", "from_nltk_text", "save_nltk", "load_nltk",
     "to_nltk", "from_nltk", "to_pcfg_package", "format_prob",
 ]
 
-# NLTK's nonterminal syntax (nltk.grammar._STANDARD_NONTERM_RE).
-_NONTERM_RE = re.compile(r"[\w/][\w/^<>-]*")
 _HEADER = "# pygzlaw:"
 # Canonical integer terminals ("0".."T-1") keep their value as the terminal id when
 # imported, as in the research code, unless the largest one is absurdly large.
@@ -62,7 +60,7 @@ def _quote_terminal(name: str, where: str) -> str:
 
 
 def _check_nonterminal_name(name: str, where: str) -> None:
-    if not _NONTERM_RE.fullmatch(name):
+    if not regex.fullmatch(_NT_PATTERN, name):
         raise ValueError(f"{where}: nonterminal name {name!r} is not valid in NLTK's text format "
                          r"(must match [\w/][\w/^<>-]*); rename it or use the JSON form")
 
@@ -124,203 +122,254 @@ def save_nltk(grammar: Grammar, path: str | os.PathLike) -> None:
 # ---------------------------------------------------------------------------
 # Reading
 
-class _Parsed:
-    """Rules collected from text, with the line each nonterminal was first defined on."""
-
-    def __init__(self) -> None:
-        self.rules: dict[str, list[tuple[list[tuple[bool, str]], float]]] = {}
-        self.lhs_line: dict[str, int] = {}
-        self.used_line: dict[str, int] = {}  # first line using each nonterminal in an rhs
-        self.terminal_order: list[str] = []
-        self._terminal_seen: set[str] = set()
-        self.start: str | None = None
-        self.meta: dict = {}
+class GrammarWarning(UserWarning):
+    """A grammar file was read with a change NLTK makes silently (rescaled sums, zero rules)."""
 
 
-_PROB_RE = re.compile(r"\[([^\]]*)\]")
-_TERM_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-_ARROW_RE = re.compile(r"\s*->\s*")
+# NLTK's PCFG text syntax (nltk.grammar.read_grammar, _read_production and
+# standard_nonterm_parser, NLTK 3.10), matched token by token with the `regex` engine NLTK
+# 3.10 uses, so \w, \d and \s mean what they mean there (Unicode properties). Each token
+# eats the whitespace after it. Tested against nltk.PCFG.fromstring on a generated corpus
+# (tests/grammar/test_nltk_differential.py).
+_NT_PATTERN = r"[\w/][\w/^<>-]*"
+# nltk.PCFG.EPSILON: NLTK accepts a nonterminal whose probabilities sum within this of 1
+# (not imported: importing nltk costs ~1 s; a test checks the value).
+NLTK_EPSILON = 0.01
+_NT_RX = regex.compile(rf"({_NT_PATTERN})\s*")
+_ARROW_RX = regex.compile(r"\s*->\s*")
+# One alternative per token kind, tried in NLTK's order: probability, quoted terminal,
+# disjunction, nonterminal.
+_TOKEN_RX = regex.compile(rf"""(\[[\d.]+\])\s*|("[^"]*"|'[^']*')\s*|(\|)\s*|({_NT_PATTERN})\s*""")
 
 
-def _parse_line(line: str, lineno: int, source: str, out: _Parsed) -> None:
-    where = f"{source} line {lineno}"
-    m = _NONTERM_RE.match(line)
-    if not m:
-        raise ValueError(f"{where}: expected a nonterminal name at the start of the rule, "
-                         f"found {line[:40]!r}")
-    lhs = m.group(0)
-    pos = m.end()
-    m = _ARROW_RE.match(line, pos)
-    if not m:
-        raise ValueError(f"{where}: expected '->' after {lhs!r}, found {line[pos:pos + 20]!r}")
-    pos = m.end()
-    alts: list[tuple[list[tuple[bool, str]], float]] = []
-    rhs: list[tuple[bool, str]] = []  # (is_terminal, name)
-    prob: float | None = None
-    n = len(line)
-
-    def close_alt() -> None:
-        alt_no = len(alts) + 1
-        if not rhs:
-            raise ValueError(f"{where}: alternative {alt_no} of {lhs!r} has an empty right-hand "
-                             "side; epsilon rules are not supported")
-        if prob is None:
-            raise ValueError(f"{where}: alternative {alt_no} of {lhs!r} has no probability; "
-                             "end each alternative with [p]")
-        alts.append((list(rhs), prob))
-
-    def check_symbol_allowed() -> None:
-        # a symbol may not follow its alternative's probability
-        if prob is not None:
-            raise ValueError(f"{where}: symbol after the probability of alternative "
-                             f"{len(alts) + 1} of {lhs!r}; separate alternatives with |")
-
-    while pos < n:
-        c = line[pos]
-        if c.isspace():
-            pos += 1
-        elif c == "[":
-            m = _PROB_RE.match(line, pos)
-            if not m:
-                raise ValueError(f"{where}: unterminated probability starting at column {pos + 1}")
-            if prob is not None:
-                raise ValueError(f"{where}: alternative {len(alts) + 1} of {lhs!r} has two "
-                                 "probabilities")
-            text = m.group(1).strip()
-            try:
-                prob = float(text)
-            except ValueError:
-                raise ValueError(f"{where}: probability [{text}] of {lhs!r} is not a number") from None
-            if not math.isfinite(prob) or prob <= 0 or prob > 1:
-                raise ValueError(f"{where}: probability [{text}] of {lhs!r} (alternative "
-                                 f"{len(alts) + 1}) must be finite and in (0, 1]")
-            pos = m.end()
-        elif c in "'\"":
-            m = _TERM_RE.match(line, pos)
-            if not m:
-                raise ValueError(f"{where}: unterminated quoted terminal starting at column {pos + 1}")
-            check_symbol_allowed()
-            name = m.group(1) if m.group(1) is not None else m.group(2)
-            rhs.append((True, name))
-            if name not in out._terminal_seen:
-                out._terminal_seen.add(name)
-                out.terminal_order.append(name)
-            pos = m.end()
-        elif c == "|":
-            close_alt()
-            rhs, prob = [], None
-            pos += 1
-        else:
-            m = _NONTERM_RE.match(line, pos)
-            if not m:
-                raise ValueError(f"{where}: unexpected character {c!r} at column {pos + 1}")
-            check_symbol_allowed()
-            rhs.append((False, m.group(0)))
-            out.used_line.setdefault(m.group(0), lineno)
-            pos = m.end()
-    close_alt()
-    if lhs not in out.rules:
-        out.rules[lhs] = []
-        out.lhs_line[lhs] = lineno
-    out.rules[lhs].extend(alts)
+class _Syntax(ValueError):
+    """A line NLTK's reader refuses (message as specific as NLTK's own)."""
 
 
-def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
-    """(first line number, line) with NLTK's backslash continuation joined."""
-    pending, start = "", 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+def _logical_lines(text: str):
+    """(first line, last line, logical line, is_comment) as NLTK's reader joins them.
+
+    Lines are split on "\n" only (U+2028 and friends are text inside a line) and stripped;
+    a line that then starts with "#" is a comment, even when it ends in a backslash; any
+    other line ending in a backslash continues on the next one."""
+    pending, first = "", 0
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         if not pending:
-            start = lineno
-        line = pending + line
-        if line.endswith("\\"):
+            first = lineno
+        line = pending + raw.strip()
+        if line.startswith("#") or line == "":
+            yield first, lineno, line, True
+        elif line.endswith("\\"):
             pending = line[:-1].rstrip() + " "
-            continue
-        pending = ""
-        yield start, line
-    if pending:
-        yield start, pending.rstrip()
+        else:
+            pending = ""
+            yield first, lineno, line, False
+
+
+def _nonterminal(line: str, pos: int) -> tuple[str, int]:
+    m = _NT_RX.match(line, pos)
+    if m is None:
+        raise _Syntax(f"expected a nonterminal, found {line[pos:pos + 40]!r}")
+    return m.group(1), m.end()
+
+
+def _parse_rule(line: str) -> tuple[str, list[tuple[list[tuple[bool, str]], float]]]:
+    """One production line -> (lhs, [(rhs, p), ...]); a missing [p] is 0, as in NLTK."""
+    lhs, pos = _nonterminal(line, 0)
+    m = _ARROW_RX.match(line, pos)
+    if m is None:
+        raise _Syntax(f"expected '->' after {lhs!r}")
+    pos = m.end()
+    alts: list[tuple[list[tuple[bool, str]], float]] = [([], 0.0)]
+    n = len(line)
+    while pos < n:
+        m = _TOKEN_RX.match(line, pos)
+        if m is None:
+            if line[pos] in "'\"":
+                raise _Syntax(f"unterminated quoted terminal at column {pos + 1}")
+            raise _Syntax(f"expected a nonterminal, found {line[pos:pos + 40]!r}")
+        k = m.lastindex
+        if k == 1:
+            text = m.group(1)[1:-1]
+            try:
+                p = float(text)
+            except ValueError:
+                raise _Syntax(f"probability [{text}] is not a number") from None
+            if p > 1.0:
+                raise _Syntax(f"probability [{text}] of {lhs!r} is greater than 1")
+            alts[-1] = (alts[-1][0], p)  # a second [p] replaces the first, as in NLTK
+        elif k == 2:
+            alts[-1][0].append((True, m.group(2)[1:-1]))
+        elif k == 3:
+            alts.append(([], 0.0))
+        else:
+            alts[-1][0].append((False, m.group(4)))
+        pos = m.end()
+    return lhs, alts
+
+
+class _Rule:
+    """One alternative as read: left-hand side, typed rhs, probability, where it was."""
+
+    __slots__ = ("lhs", "rhs", "p", "line", "shown")
+
+    def __init__(self, lhs, rhs, p, line, shown):
+        self.lhs, self.rhs, self.p, self.line, self.shown = lhs, rhs, p, line, shown
 
 
 def from_nltk_text(text: str, *, source: str = "<string>", renormalize: bool = False,
-                   allow_unreachable: bool = False) -> Grammar:
-    """Parse NLTK's PCFG text format into a Grammar.
+                   allow_unreachable: bool = True) -> Grammar:
+    r"""Parse NLTK's PCFG text format into a Grammar: what ``nltk.PCFG.fromstring`` reads.
 
-    The start symbol is the ``%start`` directive's, else the first rule's
-    left-hand side (NLTK's convention). Nonterminals are numbered in the order
-    they first appear as a left-hand side. Terminal ids: the ``# pygzlaw:``
-    header's list when present; else, when every terminal is a non-negative
-    integer such as ``'17'``, the integer itself (the research code's token
-    ids); else first-seen order.
+    The syntax is NLTK's, token for token: lines split on "\n" only (U+2028 inside a
+    terminal is text), comments are lines starting with ``#`` (a trailing backslash does
+    not continue them), other lines ending in ``\`` continue on the next, a missing
+    ``[p]`` reads as 0, a symbol after ``[p]`` joins that alternative, and the last of
+    two ``[p]`` counts. Probability sums are checked as ``nltk.PCFG`` does (within
+    ``NLTK_EPSILON`` = 0.01 of 1); accepted sums off by more than 1e-6 are rescaled to 1
+    with a :class:`GrammarWarning`, and zero-probability alternatives are dropped with
+    one (neither changes what NLTK's samplers draw). What NLTK reads but pygzlaw cannot
+    sample is refused with its line: empty right-hand sides, nonterminals without rules,
+    and a terminal named like a nonterminal. Unreachable nonterminals are kept, as in
+    NLTK (never sampled).
+
+    The start symbol is the last ``%start`` directive's, else the first rule's left-hand
+    side. Nonterminals are numbered in the order they first appear as a left-hand side.
+    Terminal ids: the ``# pygzlaw:`` header's list when present; else, when every
+    terminal is a non-negative integer such as ``'17'``, the integer itself (the
+    research code's token ids); else first-seen order.
 
     Args:
-        text: the grammar text.
+        text: the grammar text (a leading byte-order mark is ignored).
         source: a file name or label for error messages.
-        renormalize: rescale each nonterminal's probabilities to sum to 1
-            (for hand-written grammars with rounded probabilities). Off by
-            default: a sum off by more than 1e-6 is an error.
-        allow_unreachable: keep nonterminals the start symbol cannot reach.
+        renormalize: also rescale sums that NLTK refuses (off by more than 0.01).
+        allow_unreachable: False: refuse nonterminals the start symbol cannot reach.
 
     Raises:
-        ValueError: naming ``source``, the line and what is wrong: syntax,
-            a probability that is missing, non-finite, <= 0 or > 1, a
-            nonterminal used without rules, probabilities not summing to 1,
-            or an unreachable nonterminal.
+        ValueError: naming ``source``, the line and what is wrong (syntax as NLTK
+            refuses it, sums, epsilon rules, undefined nonterminals, the header).
     """
-    out = _Parsed()
-    for lineno, line in _logical_lines(text):
-        if not line:
-            continue
-        if line.startswith("#"):
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    meta: dict = {}
+    start = None
+    records: list[_Rule] = []
+    lhs_line: dict[str, int] = {}
+    used_line: dict[str, int] = {}
+    for first, last, line, comment in _logical_lines(text):
+        where = f"{source} line {first if first == last else f'{first}-{last}'}"
+        if comment:
             if line.startswith(_HEADER):
                 try:
-                    meta = json.loads(line[len(_HEADER):])
-                    if not isinstance(meta, dict):
+                    m = json.loads(line[len(_HEADER):])
+                    if not isinstance(m, dict):
                         raise ValueError("not an object")
                 except ValueError as exc:
-                    raise ValueError(f"{source} line {lineno}: malformed '{_HEADER}' header "
-                                     f"({exc}); expected a JSON object") from None
-                out.meta.update(meta)
+                    raise ValueError(f"{where}: malformed '{_HEADER}' header ({exc}); expected "
+                                     "a JSON object") from None
+                meta.update(m)
             continue
-        if line.startswith("%"):
-            parts = line[1:].split()
-            if len(parts) != 2 or parts[0] != "start" or not _NONTERM_RE.fullmatch(parts[1]):
-                raise ValueError(f"{source} line {lineno}: bad directive {line!r}; the only "
-                                 "directive is '%start NAME'")
-            out.start = parts[1]
-            continue
-        _parse_line(line, lineno, source, out)
-    if not out.rules:
+        try:
+            if line[0] == "%":
+                parts = line[1:].split(None, 1)
+                if len(parts) != 2 or parts[0] != "start":
+                    raise _Syntax("the only directive is '%start NAME'")
+                name, end = _nonterminal(parts[1], 0)
+                if end != len(parts[1]):
+                    raise _Syntax(f"bad argument to %start: {parts[1]!r}")
+                start = name
+                continue
+            lhs, alts = _parse_rule(line)
+        except _Syntax as exc:
+            raise ValueError(f"{where}: {exc} in {line!r}; NLTK's PCFG reader refuses this "
+                             "line (rules look like N -> N1 'terminal' [0.4] | 'x' [0.6])") from None
+        lhs_line.setdefault(lhs, first)
+        for rhs, p in alts:
+            for is_term, name in rhs:
+                if not is_term:
+                    used_line.setdefault(name, first)
+            records.append(_Rule(lhs, rhs, p, where, None))
+    if not records:
         raise ValueError(f"{source}: no rules found")
-    start = out.start if out.start is not None else next(iter(out.rules))
-    if start not in out.rules:
-        raise ValueError(f"{source}: start symbol {start!r} has no rules")
-    for name, lineno in out.used_line.items():
-        if name not in out.rules:
+    if start is None:
+        start = records[0].lhs
+    for name, lineno in used_line.items():
+        if name not in lhs_line:
             raise ValueError(f"{source} line {lineno}: nonterminal {name!r} is used but has no "
-                             "rules (quote it if it is a terminal)")
-    clash = [t for t in out.terminal_order if t in out.rules]
+                             "rules, so no sentence can be sampled through it (quote it if it "
+                             "is a terminal)")
+    return _grammar_from_records(records, start, meta, source, renormalize=renormalize,
+                                 allow_unreachable=allow_unreachable,
+                                 fix="edit the probabilities on that line")
+
+
+def _grammar_from_records(records: list[_Rule], start: str, meta: dict, source: str, *,
+                          renormalize: bool, allow_unreachable: bool, fix: str,
+                          terminals: Sequence[str] | None = None) -> Grammar:
+    """Shared by text and nltk.PCFG input: NLTK's sum rule, zero and epsilon rules, ids."""
+    import warnings
+
+    rules: dict[str, list[tuple[list[tuple[bool, str]], float]]] = {}
+    where: dict[str, str] = {}
+    n_alt: dict[str, int] = {}
+    seen_terms: list[str] = []
+    seen_set: set[str] = set()
+    for r in records:
+        where.setdefault(r.lhs, r.line)
+        alt = n_alt[r.lhs] = n_alt.get(r.lhs, 0) + 1
+        rules.setdefault(r.lhs, [])
+        for is_term, name in r.rhs:
+            if is_term and name not in seen_set:
+                seen_set.add(name)
+                seen_terms.append(name)
+        if not math.isfinite(r.p) or r.p < 0 or r.p > 1:
+            raise ValueError(f"{r.line}: alternative {alt} of {r.lhs!r} has probability {r.p}; "
+                             "probabilities must be in [0, 1]")
+        if r.p == 0:
+            warnings.warn(f"{r.line}: alternative {alt} of {r.lhs!r} has probability 0 (a missing "
+                          "[p] reads as 0) and is never sampled; dropped", GrammarWarning,
+                          stacklevel=3)
+            continue
+        if not r.rhs:
+            raise ValueError(f"{r.line}: alternative {alt} of {r.lhs!r} has an empty right-hand "
+                             "side; NLTK reads epsilon rules but pygzlaw cannot sample them")
+        rules[r.lhs].append((r.rhs, r.p))
+    if start not in rules:
+        raise ValueError(f"{source}: start symbol {start!r} has no rules")
+    clash = [t for t in seen_terms if t in rules]
     if clash:
-        raise ValueError(f"{source}: terminal {clash[0]!r} has the same name as a nonterminal; "
-                         "rename one of them")
-    for lhs, alts in out.rules.items():
+        raise ValueError(f"{where[clash[0]]}: terminal {clash[0]!r} has the same name as the "
+                         "nonterminal defined there; rename one of them")
+    for lhs, alts in rules.items():
         total = math.fsum(p for _, p in alts)
-        if renormalize:
-            out.rules[lhs] = [(rhs, p / total) for rhs, p in alts]
-        elif abs(total - 1.0) > PROB_SUM_TOL:
-            raise ValueError(f"{source} line {out.lhs_line[lhs]}: probabilities for {lhs!r} sum "
-                             f"to {total:.9g} (expected 1.0 ± {PROB_SUM_TOL:g}); fix them or "
-                             "pass renormalize=True")
-    terminals = _terminal_list(out.meta, out.terminal_order, source)
-    g = _build(out.rules, start, terminals, source, meta=out.meta)
+        if abs(total - 1.0) <= PROB_SUM_TOL:
+            continue
+        accepted = (1 - NLTK_EPSILON) < total < (1 + NLTK_EPSILON)
+        if not accepted and not renormalize:
+            raise ValueError(f"{where[lhs]}: probabilities for {lhs!r} sum to {total:.9g}; NLTK "
+                             f"accepts 1 ± {NLTK_EPSILON:g} ({fix}; from Python, "
+                             "renormalize=True rescales them)")
+        if total <= 0:
+            raise ValueError(f"{where[lhs]}: probabilities for {lhs!r} sum to {total}")
+        if accepted:
+            warnings.warn(f"{where[lhs]}: probabilities for {lhs!r} sum to {total:.9g} (within "
+                          f"NLTK's ± {NLTK_EPSILON:g}); rescaled to sum to 1", GrammarWarning,
+                          stacklevel=3)
+        rules[lhs] = [(rhs, p / total) for rhs, p in alts]
+    if terminals is not None:
+        terms = [str(t) for t in terminals]
+        missing = [t for t in seen_terms if t not in set(terms)]
+        if missing:
+            raise ValueError(f"{source}: terminal {missing[0]!r} is not in `terminals`")
+    else:
+        terms = _terminal_list(meta, seen_terms, source)
+    g = _build(rules, start, terms, source, meta=meta)
     if not allow_unreachable:
-        unreachable = [i for i in np.flatnonzero(~g.reachable())]
-        if unreachable:
-            name = g.nonterminal_names[unreachable[0]]
-            raise ValueError(f"{source} line {out.lhs_line[name]}: nonterminal {name!r} is "
-                             f"unreachable from the start symbol {start!r} "
-                             f"({len(unreachable)} unreachable in all); remove it or pass "
-                             "allow_unreachable=True")
+        bad = np.flatnonzero(~g.reachable())
+        if bad.size:
+            name = g.nonterminal_names[bad[0]]
+            raise ValueError(f"{where[name]}: nonterminal {name!r} is unreachable from the start "
+                             f"symbol {start!r} ({bad.size} unreachable in all); remove it")
     return g
 
 
@@ -387,10 +436,13 @@ def _build(rules: dict[str, list[tuple[list[tuple[bool, str]], float]]], start: 
 
 
 def load_nltk(path: str | os.PathLike, **kwargs) -> Grammar:
-    """Read a grammar file in NLTK's PCFG text format (see :func:`from_nltk_text`)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return from_nltk_text(text, source=os.fspath(path), **kwargs)
+    """Read a grammar file in NLTK's PCFG text format (see :func:`from_nltk_text`).
+
+    UTF-8 (a byte-order mark is ignored; ``\\r\\n`` line ends read as ``\\n``); other
+    encodings are refused naming the line and byte (:func:`pygzlaw.textio.read_text`)."""
+    from pygzlaw.textio import read_text
+
+    return from_nltk_text(read_text(path), source=os.fspath(path), **kwargs)
 
 
 # ---------------------------------------------------------------------------
@@ -437,83 +489,39 @@ def to_pcfg_package(grammar: Grammar):
 
 
 def from_nltk(obj, *, terminals: Sequence[str] | None = None, renormalize: bool = False,
-              allow_unreachable: bool = False, source: str = "nltk.PCFG") -> Grammar:
+              allow_unreachable: bool = True, source: str = "nltk.PCFG") -> Grammar:
     """Convert an ``nltk.PCFG`` (``pcfg.PCFG`` included) to a Grammar.
 
     Nonterminals are numbered in order of first appearance as a left-hand side
     in ``obj.productions()``; terminal ids as in :func:`from_nltk_text` unless
-    ``terminals`` gives the full list in id order.
+    ``terminals`` gives the full list in id order. Probabilities, zero-probability
+    and epsilon rules are treated as in :func:`from_nltk_text`.
 
     Raises:
         TypeError: ``obj`` is not an NLTK probabilistic grammar.
-        ValueError: probabilities not summing to 1 within 1e-6 (NLTK allows
-            0.01; pass ``renormalize=True`` to rescale), non-finite or
-            non-positive probabilities, epsilon rules, unreachable
-            nonterminals.
+        ValueError: probabilities not summing to 1 within NLTK's 0.01 (pass
+            ``renormalize=True`` to rescale), epsilon rules, nonterminals without
+            rules, unreachable nonterminals when ``allow_unreachable=False``.
     """
     from nltk.grammar import Nonterminal
 
     if not (hasattr(obj, "productions") and hasattr(obj, "start")):
         raise TypeError(f"from_nltk expects an nltk.PCFG, got {type(obj).__name__}")
-    rules: dict[str, list[tuple[list[tuple[bool, str]], float]]] = {}
-    seen_terms: list[str] = []
-    seen_set: set[str] = set()
+    records = []
     for prod in obj.productions():
         if not hasattr(prod, "prob"):
             raise TypeError(f"{source}: production {prod} has no probability; from_nltk needs "
                             "an nltk.PCFG, not a CFG")
-        lhs = str(prod.lhs().symbol())
-        rhs = []
-        for s in prod.rhs():
-            if isinstance(s, Nonterminal):
-                rhs.append((False, str(s.symbol())))
-            else:
-                name = str(s)
-                rhs.append((True, name))
-                if name not in seen_set:
-                    seen_set.add(name)
-                    seen_terms.append(name)
-        p = float(prod.prob())
-        if not math.isfinite(p) or p <= 0:
-            raise ValueError(f"{source}: rule {prod} has probability {p}; probabilities must "
-                             "be finite and > 0")
-        if not rhs:
-            raise ValueError(f"{source}: rule {prod} has an empty right-hand side; epsilon rules "
-                             "are not supported")
-        rules.setdefault(lhs, []).append((rhs, p))
-    if not rules:
+        rhs = [(False, str(s.symbol())) if isinstance(s, Nonterminal) else (True, str(s))
+               for s in prod.rhs()]
+        records.append(_Rule(str(prod.lhs().symbol()), rhs, float(prod.prob()), source, None))
+    if not records:
         raise ValueError(f"{source}: no productions")
-    start = str(obj.start().symbol())
-    if start not in rules:
-        raise ValueError(f"{source}: start symbol {start!r} has no rules")
-    for alts in rules.values():
-        for rhs, _ in alts:
-            for is_term, name in rhs:
-                if not is_term and name not in rules:
-                    raise ValueError(f"{source}: nonterminal {name!r} is used but has no rules")
-    clash = [t for t in seen_terms if t in rules]
-    if clash:
-        raise ValueError(f"{source}: terminal {clash[0]!r} has the same name as a nonterminal")
-    for lhs, alts in rules.items():
-        total = math.fsum(p for _, p in alts)
-        if renormalize:
-            rules[lhs] = [(rhs, p / total) for rhs, p in alts]
-        elif abs(total - 1.0) > PROB_SUM_TOL:
-            raise ValueError(f"{source}: probabilities for {lhs!r} sum to {total:.9g} (expected "
-                             f"1.0 ± {PROB_SUM_TOL:g}; NLTK accepts ± 0.01); pass "
-                             "renormalize=True to rescale")
-    if terminals is not None:
-        terms = [str(t) for t in terminals]
-        missing = [t for t in seen_terms if t not in set(terms)]
-        if missing:
-            raise ValueError(f"{source}: terminal {missing[0]!r} is not in `terminals`")
-    else:
-        terms = _implicit_terminals(seen_terms)
-    g = _build(rules, start, terms, source)
-    if not allow_unreachable:
-        bad = np.flatnonzero(~g.reachable())
-        if bad.size:
-            raise ValueError(f"{source}: nonterminal {g.nonterminal_names[bad[0]]!r} is "
-                             f"unreachable from {start!r} ({bad.size} in all); pass "
-                             "allow_unreachable=True to keep them")
-    return g
+    defined = {r.lhs for r in records}
+    for r in records:
+        for is_term, name in r.rhs:
+            if not is_term and name not in defined:
+                raise ValueError(f"{source}: nonterminal {name!r} is used but has no rules")
+    return _grammar_from_records(records, str(obj.start().symbol()), {}, source,
+                                 renormalize=renormalize, allow_unreachable=allow_unreachable,
+                                 fix="fix the productions' probabilities", terminals=terminals)
