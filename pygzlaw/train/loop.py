@@ -158,7 +158,9 @@ def _build_model(mcfg, run, config: TrainConfig):
 
 def _make_optimizer(model, config: TrainConfig, device: torch.device, fsdp: bool):
     kwargs = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
-    if device.type == "cuda":
+    # fused AdamW: one kernel over all parameters (CPU too: 0.15 vs 0.60 ms per step for
+    # w64's 121K parameters, one thread); FSDP2's DTensor parameters on CPU take foreach
+    if device.type == "cuda" or not fsdp:
         kwargs["fused"] = True
     else:
         kwargs["foreach"] = True
