@@ -1,8 +1,9 @@
 """FastAPI service over a directory of fitted law JSON files.
 
-Endpoints (OpenAPI docs at /docs, schema at /openapi.json):
+Endpoints (OpenAPI docs at /docs and /redoc, served without a CDN; schema at /openapi.json):
     GET  /health                       liveness
     GET  /laws                         list laws (name, kind, parameters)
+    POST /laws/{name}/evaluate         any family kind: {"inputs": {...}} -> outputs (+ intervals)
     GET  /laws/{name}                  one law (bootstrap samples summarised, not listed)
     POST /laws/{name}/predict          loss at (N, D[, H]) with bootstrap intervals when available
     POST /laws/{name}/allocate         compute-optimal N, D for budgets (H for data-dependent laws)
@@ -40,6 +41,7 @@ from pygzlaw.laws.report import allocation_report
 __all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 1 << 20      # 1 MiB; larger bodies get 413
+DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI / ReDoc JavaScript and CSS, from fastapi-offline
 MAX_POINTS = 1000            # per POST /fit: 4500 starts x 1000 points is ~5 s of CPU
 MAX_QUERY = 10000             # values per predict/allocate request
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -89,6 +91,19 @@ class AllocateRequest(_Strict):
 
 class AllocateByHRequest(AllocateRequest):
     law: Optional[str] = Field(None, description="law name; default: the only data-dependent law in the directory")
+
+
+class EvaluateRequest(_Strict):
+    inputs: dict[str, Union[PosFloat, list[PosFloat], str, list[str]]] = Field(
+        description="the law kind's inputs, e.g. {\"n_params\": [1e9], \"n_tokens\": [2e10], \"unique_tokens\": [1e9]}")
+    level: Level = Field(0.95, description="interval level")
+
+    @model_validator(mode="after")
+    def _len(self):
+        for k, v in self.inputs.items():
+            if isinstance(v, list) and not 1 <= len(v) <= MAX_QUERY:
+                raise ValueError(f"inputs.{k} needs 1..{MAX_QUERY} values")
+        return self
 
 
 class Point(_Strict):
@@ -270,6 +285,8 @@ class LawStore:
 
 
 def _summary(law) -> dict:
+    if law.kind not in ("chinchilla", "data_dependent"):
+        return law.summary()                  # the rest of the family (laws.family_law.FamilyLaw)
     d = {"name": law.name, "kind": law.kind}
     if law.kind == "chinchilla":
         d["params"] = law.params.to_dict()
@@ -281,11 +298,59 @@ def _summary(law) -> dict:
     return d
 
 
+# Tags pydantic puts in an error's loc for the branch of a Union (PosFloat | list[PosFloat]).
+_UNION_TAGS = {"constrained-float", "list[constrained-float]", "float", "list[float]"}
+
+
+def _field_path(loc) -> str:
+    """('body', 'points', 0, 'loss') -> 'points[0].loss' (union branch tags dropped)."""
+    out = ""
+    for x in loc:
+        if x == "body" or x in _UNION_TAGS:
+            continue
+        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
+    return out or "body"
+
+
+def _relevant(errors) -> list:
+    """Drop the other branch's noise when a value fails ``float | list[float]``: a scalar
+    is not "a valid list", and a list is not "a valid number"."""
+    by_field: dict = {}
+    for e in errors:
+        by_field.setdefault(_field_path(e.get("loc", ())[:3]), []).append(e)
+    keep = []
+    for errs in by_field.values():
+        main = [e for e in errs if not (e.get("type") == "list_type" or (
+            e.get("type") == "float_type" and isinstance(e.get("input"), list)))]
+        keep.extend(main or errs)
+    return keep
+
+
+def _finite_json(x):
+    """A JSON-safe copy: NaN and infinities (which JSON cannot hold) as strings."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {str(k): _finite_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_json(v) for v in x]
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
+
+
 def _flatten_errors(errors) -> str:
     parts = []
-    for e in errors:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    for e in _relevant(errors):
+        where = _field_path(e.get("loc", ()))
+        got = e.get("input")
+        if e.get("type") == "finite_number":
+            parts.append(f"{where} must be a finite number, got {got!r} (NaN, Infinity and "
+                         "numbers beyond ±1.8e308 are not accepted)")
+        elif e.get("type") in ("missing", "extra_forbidden") or isinstance(got, (dict, list)):
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        else:
+            parts.append(f"{where}: {e.get('msg', 'invalid')}, got {got!r}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -296,6 +361,12 @@ def _predict(law, req) -> dict:
     n, n_list = _as_array(req.n_params)
     d, d_list = _as_array(req.n_tokens)
     as_list = n_list or d_list
+    if law.kind not in ("chinchilla", "data_dependent"):
+        if law.kind != "overtrain" or req.h is not None or req.epsilon is not None:
+            raise ValueError(f"law {law.name!r} is a {law.kind} law; POST /laws/{law.name}/evaluate with its "
+                             "inputs (see GET /laws/{name})" if law.kind != "overtrain" else
+                             f"law {law.name!r} is an overtrain law; h and epsilon do not apply")
+        return law.evaluate({"n_params": req.n_params, "n_tokens": req.n_tokens}, level=req.level)
     n, d = np.broadcast_arrays(n, d)
     out = {"law": law.name}
     if law.kind == "data_dependent":
@@ -356,15 +427,22 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
     Returns:
         FastAPI application.
     """
+    from fastapi_offline import FastAPIOffline
+
     store = LawStore(law_dir)
-    app = _ServiceApp(title="pygzlaw law service", version="1",
-                  description="Fitted scaling laws: list, predict with intervals, allocate compute, fit.")
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package (under
+    # DOCS_ASSETS_URL), not from a CDN, so they work on an offline cluster node. FastAPIOffline
+    # is a factory of plain FastAPI apps; the class is then set to ours for the fast front.
+    app = FastAPIOffline(title="pygzlaw law service", version="1", static_url=DOCS_ASSETS_URL,
+                         description="Fitted scaling laws: list, predict with intervals, "
+                                     "allocate compute, fit.")
+    app.__class__ = _ServiceApp
     app.state.store = store
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return JSONResponse({"message": _flatten_errors(exc.errors()), "detail": json.loads(
-            json.dumps(exc.errors(), default=str))}, status_code=422)
+        return JSONResponse({"message": _flatten_errors(exc.errors()),
+                             "detail": _finite_json(list(exc.errors()))}, status_code=422)
 
     @app.exception_handler(ValueError)
     async def _value_error(request: Request, exc: ValueError):
@@ -398,6 +476,14 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
     @app.post("/laws/{name}/predict")
     async def predict(name: str, req: PredictRequest):
         return NumbersJSON(_predict(store.get(name), req))
+
+    @app.post("/laws/{name}/evaluate")
+    async def evaluate(name: str, req: EvaluateRequest):
+        """Any kind: its inputs in, its outputs (and intervals) out (laws.family_law for the rest of the family)."""
+        law = store.get(name)
+        if not hasattr(law, "evaluate"):
+            raise ValueError(f"law {name!r} is a {law.kind} law; use POST /laws/{name}/predict")
+        return NumbersJSON(law.evaluate(req.inputs, level=req.level))
 
     @app.post("/laws/{name}/allocate")
     async def allocate_law(name: str, req: AllocateRequest):
