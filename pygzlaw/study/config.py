@@ -161,13 +161,15 @@ class StudyConfig:
             for t in (min(self.tokens), max(self.tokens)):
                 try:
                     cfg = self.train_config(g, self.models[0], t)
+                    if isinstance(cfg.tokens_per_step, int) and 0 < cfg.tokens_per_step and cfg.n_steps < 1:
+                        raise _NoSteps(f"grid.tokens: D={t} gives 0 optimizer steps with batch_docs * grad_accum * "
+                                       f"seq_len = {cfg.tokens_per_step} tokens per step; raise D or lower "
+                                       "train.batch_docs / train.seq_len")
                     cfg.validate()
+                except _NoSteps:
+                    raise
                 except (TypeError, ValueError) as exc:
                     raise ValueError(f"train: {exc} (in the [train] table or grid; grammar {g.name!r})") from None
-                if cfg.n_steps < 1:
-                    raise ValueError(f"grid.tokens: D={t} gives 0 optimizer steps with batch_docs * grad_accum * "
-                                     f"seq_len = {cfg.tokens_per_step} tokens per step; raise D or lower "
-                                     "train.batch_docs / train.seq_len")
 
     def train_config(self, grammar: GrammarEntry, model: str, n_tokens: int):
         """The TrainConfig of one run (not validated)."""
@@ -178,6 +180,10 @@ class StudyConfig:
             t["betas"] = tuple(t["betas"])
         return TrainConfig(model=model, grammar=grammar_source(grammar, self.out), n_tokens=int(n_tokens),
                            grammar_seed=int(grammar.seed), progress=False, **t)
+
+
+class _NoSteps(ValueError):
+    pass
 
 
 def grammar_source(g: GrammarEntry, out: str) -> str:

@@ -77,7 +77,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def worker_main(argv=None) -> int:
-    """Worker process: ``python -m pygzlaw.study.executor RUN_FN THREADS PARENT_PID RESULT_FD``.
+    """Worker process: ``python -m pygzlaw.study.worker RUN_FN THREADS PARENT_PID RESULT_FD``.
 
     Reads one JSON task per line on stdin ({"run_id", "payload"}), writes one JSON result per line
     to RESULT_FD ({"run_id", "ok", "record" | "error", "wall_s"}). A plain subprocess (not
@@ -124,7 +124,7 @@ class _Worker:
         self.log = open(log_path, "ab") if log_path else None
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pygzlaw.study.executor", run_fn, str(threads), str(os.getpid()), str(wfd)],
+                [sys.executable, "-m", "pygzlaw.study.worker", run_fn, str(threads), str(os.getpid()), str(wfd)],
                 stdin=subprocess.PIPE, stdout=self.log or sys.stderr, stderr=self.log or sys.stderr,
                 pass_fds=(wfd,), env=env, close_fds=True)
         finally:
@@ -244,7 +244,3 @@ class LocalExecutor:
 
     def __exit__(self, *exc):
         self.close()
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main())

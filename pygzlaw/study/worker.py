@@ -1,5 +1,11 @@
-"""What a study worker process runs: one training run through the trainer's Python API."""
+"""What a study worker process runs: one training run through the trainer's Python API.
+
+``python -m pygzlaw.study.worker RUN_FN THREADS PARENT_PID RESULT_FD`` is the worker process
+(see pygzlaw.study.executor.worker_main).
+"""
 from __future__ import annotations
+
+import sys
 
 __all__ = ["train_run"]
 
@@ -21,3 +27,9 @@ def train_run(payload: dict, *, threads: int = 1) -> dict:
     torch.set_num_threads(threads)
     cfg = TrainConfig.from_dict({**payload, "threads": threads, "progress": False})
     return train(cfg).to_dict()
+
+
+if __name__ == "__main__":
+    from pygzlaw.study.executor import worker_main
+
+    sys.exit(worker_main())
