@@ -43,7 +43,8 @@ def _is_dist() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
-def save(out_dir: str, step: int, model, optimizer, *, config: dict, fsdp: bool) -> str:
+def save(out_dir: str, step: int, model, optimizer, *, config: dict, fsdp: bool,
+         train_loss: float | None = None) -> str:
     """Write the checkpoint after ``step`` optimizer steps; returns its final path.
 
     Every rank must call it under FSDP (collective); rank 0 renames and prunes.
@@ -58,7 +59,7 @@ def save(out_dir: str, step: int, model, optimizer, *, config: dict, fsdp: bool)
         os.makedirs(tmp)
     meta = {"step": step, "format": "dcp" if fsdp else "torch",
             "world_size": torch.distributed.get_world_size() if _is_dist() else 1,
-            "config": config}
+            "train_loss": train_loss, "config": config}
     if fsdp:
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_state_dict
@@ -90,8 +91,9 @@ def _prune(root: str, keep: int) -> None:
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def load(path: str, model, optimizer, *, fsdp: bool) -> int:
-    """Restore model and optimizer state from ``path``; returns the step to continue from.
+def load(path: str, model, optimizer, *, fsdp: bool) -> dict:
+    """Restore model and optimizer state from ``path``; returns its meta dict (``step``: the
+    step to continue from; ``train_loss``: the loss of the step before it).
 
     Raises:
         ValueError: the checkpoint's format does not match the run (a single-process
@@ -122,4 +124,4 @@ def load(path: str, model, optimizer, *, fsdp: bool) -> int:
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
-    return int(meta["step"])
+    return meta

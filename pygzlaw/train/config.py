@@ -287,7 +287,8 @@ class RunRecord:
         row = {"N": self.n_params, "D": self.n_tokens, "C": self.flops, "loss": self.val_loss}
         if self.H is not None:
             row["H"] = self.H
-        row["dataset"] = f"{self.grammar}-g{self.grammar_seed}"
+        row["dataset"] = (self.grammar if self.grammar_seed is None
+                          else f"{self.grammar}-g{self.grammar_seed}")
         row.update({
             "train_loss": self.train_loss,
             "N_non_embedding": self.n_params_non_embedding,

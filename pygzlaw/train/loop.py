@@ -233,11 +233,15 @@ def train(config: TrainConfig, *, on_step=None) -> RunRecord:
         own_pg = True
     run.fsdp = world_size > 1
     try:
-        return _train(config, run, on_step, t_start)
-    finally:
-        if own_pg:
-            torch.distributed.barrier()
+        record = _train(config, run, on_step, t_start)
+    except BaseException:
+        if own_pg:  # no barrier: a rank that failed alone would leave the others waiting
             torch.distributed.destroy_process_group()
+        raise
+    if own_pg:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return record
 
 
 def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
@@ -263,9 +267,15 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     optimizer = _make_optimizer(model, config, run.device, run.fsdp)
     start_step = 0
     resumed_from = None
+    train_loss = float("nan")
     if config.resume and (path := ckpt.latest(config.out_dir)) is not None:
-        start_step = ckpt.load(path, model, optimizer, fsdp=run.fsdp)
-        resumed_from = path
+        meta = ckpt.load(path, model, optimizer, fsdp=run.fsdp)
+        start_step, resumed_from = int(meta["step"]), path
+        if meta.get("train_loss") is not None:
+            train_loss = float(meta["train_loss"])
+        if start_step > n_steps:
+            raise ValueError(f"resume: {path} is past this run's {n_steps} steps; raise "
+                             "n_tokens or use a new out_dir")
     step_model = torch.compile(model) if config.compile else model
 
     # validation documents: this rank's contiguous share of [2**40, 2**40 + val_docs)
@@ -298,7 +308,6 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     prefetch = Prefetcher(sources.train, first_step=start_step, n_steps=n_steps,
                           batch_docs=config.batch_docs, grad_accum=config.grad_accum,
                           rank=run.rank, world_size=run.world_size, pin_memory=pin)
-    train_loss = float("nan")
     val_loss = None
     last_ckpt = resumed_from
     t_loop = time.perf_counter()
@@ -355,7 +364,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
             if config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0 \
                     and done < n_steps:
                 last_ckpt = ckpt.save(config.out_dir, done, model, optimizer,
-                                      config=config.to_dict(), fsdp=run.fsdp)
+                                      config=config.to_dict(), fsdp=run.fsdp,
+                                      train_loss=train_loss)
             if done % config.log_every_steps == 0 or do_val or done == n_steps:
                 now = time.perf_counter()
                 tok_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
@@ -386,7 +396,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
             log_f.write(json.dumps({"step": n_steps, "val_loss": val_loss, "final": True}) + "\n")
         if config.out_dir is not None and start_step < n_steps:
             ckpt.save(config.out_dir, n_steps, model, optimizer, config=config.to_dict(),
-                      fsdp=run.fsdp)
+                      fsdp=run.fsdp, train_loss=train_loss)
     finally:
         prefetch.close()
         if log_f is not None:

@@ -80,6 +80,12 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert resumed == full[3:]                                # bitwise, steps 4..6
     assert rec.val_loss == rec_full.val_loss and rec.resumed_from_step == 3
     assert rec.n_tokens == rec_full.n_tokens
+    # resuming a finished run trains nothing and gives the same record
+    again = train(config.replace(resume=True))
+    assert (again.train_loss, again.val_loss, again.resumed_from_step) == \
+        (rec_full.train_loss, rec_full.val_loss, 6)
+    with pytest.raises(ValueError, match=r"resume: .*step-000006 is past this run's 3 steps"):
+        train(config.replace(resume=True, n_tokens=3 * BATCH * SEQ))
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
