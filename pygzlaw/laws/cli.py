@@ -13,17 +13,34 @@ NO_DEFAULT_H_LAW = ("no published per-H coefficients exist (Pandey 2024 shows th
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("fit", help="fit a Chinchilla law (or a data-dependent law when points have H)",
-                              description="Fit L(N, D) = E + A/N^alpha + B/D^beta by Approach 3 (Huber 1e-3 summed "
-                                          "on log residuals, L-BFGS from a grid). With an H (gzip) column: fit per "
-                                          "dataset and regress each parameter on H.")
-    p.add_argument("points", help="runs as .csv (header) or .jsonl: N, D or C, loss; optional H, dataset")
+    p = subparsers.add_parser("fit", help="fit a scaling law of any kind (--law) to runs",
+                              description="Fit a law to runs. --law chinchilla (default): L(N, D) = E + A/N^alpha + "
+                                          "B/D^beta by Approach 3 (Huber 1e-3 summed on log residuals, L-BFGS from a "
+                                          "grid); with an H (gzip) column, per dataset and regressed on H. Columns "
+                                          "per law: chinchilla, overtrain, isoflop: N, D (or C), loss; error: loss, "
+                                          "error; data-constrained: N, D, U (unique tokens), loss; qqt: pool, "
+                                          "pool_size, n_seen, error. Every law is written as the same JSON shape.")
+    p.add_argument("points", help="runs as .csv (header) or .jsonl with the columns of --law")
+    p.add_argument("--law", default="chinchilla",
+                   choices=["chinchilla", "isoflop", "overtrain", "error", "data-constrained", "qqt"],
+                   help="which law to fit (default chinchilla)")
     p.add_argument("-o", "--out", help="write the fitted law JSON here (atomically)")
-    p.add_argument("--grid", default="hoffmann", choices=["hoffmann", "muennighoff"],
-                   help="starting grid: hoffmann (4500 starts) or muennighoff (1024)")
+    p.add_argument("--grid", default=None, choices=["hoffmann", "muennighoff", "default"],
+                   help="starts: chinchilla: hoffmann (4500, default) or muennighoff (1024); data-constrained: "
+                        "default (log grid) or muennighoff (the authors' R_D*, R_N* starts)")
+    p.add_argument("--tie", choices=["alpha=beta"], help="chinchilla / data-constrained base: one exponent")
+    p.add_argument("--fix", action="append", metavar="NAME=VALUE",
+                   help="hold parameters fixed, e.g. --fix E=1.69 or --fix A=406.4,B=410.7 (chinchilla: E, A, B, "
+                        "alpha, beta; data-constrained: the base constants, all five = the base; qqt: d, required)")
+    p.add_argument("--base", metavar="LAW.json", help="data-constrained: a fitted Chinchilla law held as the base "
+                                                      "(default: fit one on the runs with D <= U)")
+    p.add_argument("--isoflop-method", choices=["window", "interp", "parabola"], default="window",
+                   help="isoflop: minimum per budget from a parabola in a window around the lowest run (default), "
+                        "PCHIP interpolation, or one parabola through the whole curve")
+    p.add_argument("--window", type=float, default=0.75, help="isoflop: half-width of the window in log N")
     p.add_argument("--huber-delta", type=float, default=1e-3)
     p.add_argument("--bootstrap", type=int, default=0, metavar="N_BOOT",
-                   help="bootstrap replicates for intervals; 0 = none")
+                   help="bootstrap replicates for intervals (every law); 0 = none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
                    help="drop the K highest-loss points first (Besiroglu et al. drop 5 of Epoch's 245)")
@@ -34,16 +51,24 @@ def register(subparsers) -> None:
                    help="fit even when the runs cannot identify some parameters (too few distinct N or D, or D a "
                         "fixed multiple of N); the law then records which ones, and allocate warns")
     p.add_argument("--isoflop", action="store_true",
-                   help="also run Approach 2: parabola in log N per compute budget, N_opt ~ C^a")
+                   help="chinchilla: also run Approach 2 (see --law isoflop), N_opt ~ C^a, D_opt ~ C^b")
     p.add_argument("--budget-tol", type=float, default=0.05,
                    help="runs whose compute agrees within this relative tolerance share an IsoFLOP curve")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_fit)
 
-    p = subparsers.add_parser("predict", help="predict loss from a fitted law")
+    p = subparsers.add_parser("predict", help="predict from a fitted law of any kind",
+                              description="Inputs by kind: chinchilla, data-dependent (+ --gzip), overtrain: "
+                                          "--n-params --n-tokens; data-constrained: + --unique-tokens; error: --loss; "
+                                          "qqt: --pool --n-seen; isoflop: --compute (gives N_opt, D_opt).")
     p.add_argument("--law", required=True, help="law JSON file")
-    p.add_argument("--n-params", type=float, nargs="+", required=True, help="parameters N (one or more)")
-    p.add_argument("--n-tokens", type=float, nargs="+", required=True, help="training tokens D (one or more)")
+    p.add_argument("--n-params", type=float, nargs="+", help="parameters N (one or more)")
+    p.add_argument("--n-tokens", type=float, nargs="+", help="training tokens D (one or more)")
+    p.add_argument("--unique-tokens", type=float, nargs="+", help="unique tokens U (data-constrained laws)")
+    p.add_argument("--loss", type=float, nargs="+", help="loss (error laws)")
+    p.add_argument("--pool", nargs="+", help="pool name(s) (qqt laws)")
+    p.add_argument("--n-seen", type=float, nargs="+", help="samples seen (qqt laws)")
+    p.add_argument("--compute", type=float, nargs="+", help="budget(s) in FLOPs (isoflop laws)")
     p.add_argument("--gzip", type=float, help="compressibility H (data-dependent laws)")
     p.add_argument("--epsilon", type=float, help="override the law's epsilon")
     p.add_argument("--level", type=float, default=0.95, help="interval level when the law has bootstrap samples")
@@ -99,10 +124,21 @@ def cmd_fit(args) -> int:
     import warnings
 
     from pygzlaw.laws.data_dependent import fit_data_dependent
+    from pygzlaw.laws.family_law import parse_fix
     from pygzlaw.laws.identify import FitWarning
     from pygzlaw.laws.io import read_points, save_law
     from pygzlaw.laws.law import ChinchillaLaw
 
+    if args.bootstrap < 0:
+        raise ValueError(f"--bootstrap={args.bootstrap} must be >= 0")
+    fix = parse_fix(args.fix)
+    if args.law != "chinchilla":
+        return _fit_family(args, fix)
+    if args.grid == "default":
+        raise ValueError("--grid default applies to --law data-constrained; chinchilla: hoffmann or muennighoff")
+    grid = args.grid or "hoffmann"
+    if args.base:
+        raise ValueError("--base applies to --law data-constrained")
     pts = read_points(args.points)
     if args.drop_highest_loss:
         k = args.drop_highest_loss
@@ -117,8 +153,11 @@ def cmd_fit(args) -> int:
         raise ValueError(f"{args.points}: has a dataset column ({len(set(pts.dataset))} datasets) but no H (gzip) "
                          "column; add H to fit a data-dependent law, or fit each dataset's file separately")
     if pts.h is not None:
+        if fix or args.tie:
+            raise ValueError(f"{args.points}: --tie/--fix apply to a plain Chinchilla fit; this file has an H column "
+                             "(a data-dependent fit)")
         groups = pts.groups()
-        law = fit_data_dependent(groups, grid=args.grid, huber_delta=args.huber_delta, epsilon=args.epsilon,
+        law = fit_data_dependent(groups, grid=grid, huber_delta=args.huber_delta, epsilon=args.epsilon,
                                  fit_eps=args.fit_epsilon, n_boot=args.bootstrap, seed=args.seed, name=args.name)
         law.meta = {"source": args.points}
         doc = law.to_json_dict()
@@ -137,10 +176,10 @@ def cmd_fit(args) -> int:
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FitWarning)
-            law = ChinchillaLaw.fit(pts.n_params, pts.n_tokens, pts.loss, grid=args.grid,
+            law = ChinchillaLaw.fit(pts.n_params, pts.n_tokens, pts.loss, grid=grid,
                                     huber_delta=args.huber_delta, n_boot=args.bootstrap, seed=args.seed,
                                     name=args.name, meta={"source": args.points},
-                                    allow_unidentified=args.allow_unidentified)
+                                    allow_unidentified=args.allow_unidentified, tie=args.tie, fix=fix or None)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         doc = law.to_json_dict()
@@ -148,7 +187,7 @@ def cmd_fit(args) -> int:
             doc = {**doc, "bootstrap": {"columns": doc["bootstrap"]["columns"],
                                         "n_boot": len(law.bootstrap)}}  # stdout: summary, file: samples
             doc["intervals"] = law.param_intervals()
-        rows = [f"Chinchilla fit on {len(pts)} points ({args.grid} grid, {law.fit_info['n_starts']} starts, "
+        rows = [f"Chinchilla fit on {len(pts)} points ({grid} grid, {law.fit_info['n_starts']} starts, "
                 f"objective {law.fit_info['objective']:.6g}, {law.fit_info['seconds']:.2f} s)"]
         for k, v in law.params.to_dict().items():
             line = f"  {k:<6}= {v:.6g}"
@@ -159,10 +198,66 @@ def cmd_fit(args) -> int:
     if args.isoflop:
         from pygzlaw.laws.isoflop import isoflop_analysis
 
-        iso = isoflop_analysis(pts.n_params, pts.n_tokens, pts.loss, rel_tol=args.budget_tol)
+        iso = isoflop_analysis(pts.n_params, pts.n_tokens, pts.loss, rel_tol=args.budget_tol,
+                               method=args.isoflop_method, window=args.window, n_boot=args.bootstrap, seed=args.seed)
         doc = {**doc, "isoflop": iso.to_dict()}
-        rows.append(f"IsoFLOP (Approach 2): {len(iso.budget_flops)} budgets, N_opt ~ C^{iso.a:.4f}, "
+        rows.append(f"IsoFLOP (Approach 2, {iso.method}): {len(iso.budget_flops)} budgets, N_opt ~ C^{iso.a:.4f}, "
                     f"D_opt ~ C^{iso.b:.4f} ({len(iso.skipped)} budgets skipped)")
+    if args.out:
+        save_law(law, args.out)
+        rows.append(f"wrote {args.out}")
+    _print(doc, args.format, rows)
+    return 0
+
+
+def _summary_doc(law) -> dict:
+    """The law's JSON with bootstrap samples summarised (stdout; the file keeps them) and intervals."""
+    doc = law.to_json_dict()
+    if law.bootstrap is not None:
+        doc["bootstrap"] = {"columns": doc["bootstrap"]["columns"], "n_boot": len(law.bootstrap)}
+        doc["intervals"] = law.param_intervals()
+    return doc
+
+
+def _fit_family(args, fix) -> int:
+    """pygzlaw fit --law overtrain|error|data-constrained|qqt|isoflop (library: family_law.fit_from_file)."""
+    from pygzlaw.laws.family_law import fit_from_file
+    from pygzlaw.laws.io import load_law, save_law
+
+    for flag, given in (("--drop-highest-loss", args.drop_highest_loss), ("--isoflop", args.isoflop),
+                        ("--fit-epsilon", args.fit_epsilon)):
+        if given:
+            raise ValueError(f"{flag} applies to --law chinchilla")
+    base = None
+    if args.base:
+        if args.law != "data-constrained":
+            raise ValueError("--base applies to --law data-constrained")
+        base = load_law(args.base)
+        if base.kind != "chinchilla":
+            raise ValueError(f"--base {args.base}: kind {base.kind!r}; the base must be a Chinchilla law")
+    law = fit_from_file(args.law, args.points, grid=args.grid, tie=args.tie, fix=fix, n_boot=args.bootstrap,
+                        seed=args.seed, name=args.name, base=base, rel_tol=args.budget_tol,
+                        method=args.isoflop_method, window=args.window,
+                        allow_unidentified=args.allow_unidentified, huber_delta=args.huber_delta)
+    doc = _summary_doc(law)
+    info = law.fit_info
+    obj = info.get("objective", info.get("sse"))
+    rows = [f"{args.law} fit on {info.get('n_points', '?')} points"
+            + (f" (objective {obj:.7g})" if isinstance(obj, float) else "")]
+    iv = doc.get("intervals", {})
+    for k, v in law.params.items():
+        if isinstance(v, list):                               # qqt pools
+            for q in v:
+                rows.append(f"  pool {q['name']:<12} size {q['pool_size']:.4g}  b = {q['b']:.6g}  tau = {q['tau']:.6g}")
+            continue
+        line = f"  {k:<8}= {v:.6g}"
+        if k in iv:
+            line += f"   95% [{iv[k]['lo']:.5g}, {iv[k]['hi']:.5g}]"
+        rows.append(line)
+    if law.kind == "isoflop" and info.get("a_interval"):
+        rows.append(f"  95% intervals: a {info['a_interval']}, b {info['b_interval']}")
+    for w in info.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
     if args.out:
         save_law(law, args.out)
         rows.append(f"wrote {args.out}")
@@ -180,6 +275,15 @@ def cmd_predict(args) -> int:
     import numpy as np
 
     law = _load(args.law)
+    given = {"n_params": args.n_params, "n_tokens": args.n_tokens, "unique_tokens": args.unique_tokens,
+             "loss": args.loss, "pool": args.pool, "n_seen": args.n_seen, "budget_flops": args.compute}
+    if law.kind not in ("chinchilla", "data_dependent"):
+        return _predict_family(law, given, args)
+    extra = [k for k, v in given.items() if v is not None and k not in ("n_params", "n_tokens")]
+    if extra or args.n_params is None or args.n_tokens is None:
+        raise ValueError(f"{args.law} is a {law.kind} law: give --n-params and --n-tokens"
+                         + (f"; {', '.join('--' + _FLAG.get(k, k).replace('_', '-') for k in extra)} do not apply"
+                            if extra else ""))
     n, d = args.n_params, args.n_tokens
     _check_positive("--n-params", n)
     _check_positive("--n-tokens", d)
@@ -206,6 +310,42 @@ def cmd_predict(args) -> int:
         if "lo" in out:
             r += f"{out['lo'][i]:>10.4f}{out['hi'][i]:>10.4f}"
         rows.append(r)
+    _print(out, args.format, rows)
+    return 0
+
+
+_FLAG = {"budget_flops": "compute"}   # input name -> CLI flag name where they differ
+
+
+def _predict_family(law, given, args) -> int:
+    """predict for FamilyLaw kinds: law.evaluate on the flags that name its inputs."""
+    from pygzlaw.laws.family_law import KIND_INPUTS, KIND_OUTPUTS
+
+    need = KIND_INPUTS[law.kind]
+    flags = ", ".join("--" + _FLAG.get(k, k).replace("_", "-") for k in need)
+    extra = [k for k, v in given.items() if v is not None and k not in need]
+    missing = [k for k in need if given[k] is None]
+    if extra or missing:
+        raise ValueError(f"{args.law} is a {law.kind} law: give {flags}"
+                         + (f"; {', '.join('--' + _FLAG.get(k, k).replace('_', '-') for k in extra)} do not apply"
+                            if extra else ""))
+    for k in need:
+        if k != "pool":
+            _check_positive("--" + _FLAG.get(k, k).replace("_", "-"), given[k])
+    if args.gzip is not None or args.epsilon is not None:
+        raise ValueError(f"--gzip/--epsilon apply to data-dependent laws; {args.law} is a {law.kind} law")
+    out = law.evaluate({k: given[k] for k in need}, level=args.level)
+    outs = KIND_OUTPUTS[law.kind]
+    rows = ["".join(f"{k:>14}" for k in need + outs)]
+    m = len(out[outs[0]])
+    for i in range(m):
+        cells = [f"{out[k][i]:>14}" if k == "pool" else f"{out[k][i]:>14.5g}" for k in need + outs]
+        line = "".join(cells)
+        iv = out.get("intervals", {})
+        for k in outs:
+            if k in iv:
+                line += f"   [{iv[k]['lo'][i]:.5g}, {iv[k]['hi'][i]:.5g}]"
+        rows.append(line)
     _print(out, args.format, rows)
     return 0
 

@@ -31,12 +31,30 @@ GADRE_GRID = _gadre_grid()
 
 @dataclass
 class OvertrainFit:
-    """Least-squares fit of L(C, M): params, sum of squared residuals, starts tried and succeeded."""
+    """Least-squares fit of L(C, M): params, sum of squared residuals, starts tried and succeeded,
+    and bootstrap replicates (n_boot, 4) of (E, a, b, eta) when asked for (NaN rows: failed refits)."""
 
     params: OvertrainParams
     sse: float
     n_starts: int
     n_ok: int
+    bootstrap: np.ndarray | None = None
+
+
+def _bootstrap_curve_fit(model, x, y, best, n_boot, seed):
+    """Refit ``model`` on n_boot resamples of the points (with replacement), each from ``best``.
+
+    Returns:
+        (n_boot, len(best)) float64 replicates; NaN rows where the refit failed.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.full((n_boot, len(best)), np.nan)
+    for r in range(n_boot):
+        i = rng.integers(0, y.size, size=y.size)
+        p, _, _ = _best_curve_fit(model, x[..., i] if np.ndim(x) else x, y[i], [best])
+        if p is not None:
+            out[r] = p
+    return out
 
 
 def _best_curve_fit(model, x, y, starts):
@@ -65,7 +83,7 @@ def _best_curve_fit(model, x, y, starts):
     return best, best_sse, n_ok
 
 
-def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> OvertrainFit:
+def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None, n_boot=0, seed=0) -> OvertrainFit:
     """Fit L(C, M) = E + (a M^eta + b M^-eta) C^-eta by curve_fit from every grid start (Gadre et al.).
 
     Args:
@@ -73,6 +91,8 @@ def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> Overtra
         token_multiplier: (n,) tokens per parameter M = D / N.
         loss: (n,) loss (nats/token).
         grid: (S, 4) starts (E, a, b, eta); default GADRE_GRID (128 starts).
+        n_boot: bootstrap replicates over points (0 = none), each refit from the best fit.
+        seed: bootstrap seed (numpy PCG64).
 
     Returns:
         OvertrainFit with the lowest sum of squared errors on raw loss.
@@ -88,15 +108,16 @@ def fit_overtrain(budget_flops, token_multiplier, loss, *, grid=None) -> Overtra
     if c.size < 4:
         raise ValueError(f"too few points to fit the over-training law: got {c.size}, need at least 4")
     starts = GADRE_GRID if grid is None else np.asarray(grid, dtype=np.float64)
-    log_c, log_m = np.log(c), np.log(m)
+    x = np.stack([np.log(c), np.log(m)])                     # (2, n): log C, log M
 
-    def model(_, e, a, b, eta):
-        return e + (a * np.exp(eta * log_m) + b * np.exp(-eta * log_m)) * np.exp(-eta * log_c)
+    def model(v, e, a, b, eta):
+        return e + (a * np.exp(eta * v[1]) + b * np.exp(-eta * v[1])) * np.exp(-eta * v[0])
 
-    best, best_sse, n_ok = _best_curve_fit(model, c, y, starts)
+    best, best_sse, n_ok = _best_curve_fit(model, x, y, starts)
     if best is None:
         raise ValueError(f"no start of {len(starts)} converged when fitting the over-training law")
-    return OvertrainFit(OvertrainParams(*(float(v) for v in best)), best_sse, len(starts), n_ok)
+    boot = _bootstrap_curve_fit(model, x, y, best, n_boot, seed) if n_boot else None
+    return OvertrainFit(OvertrainParams(*(float(v) for v in best)), best_sse, len(starts), n_ok, boot)
 
 
 @dataclass
@@ -105,9 +126,10 @@ class ErrorFit:
 
     params: ErrorParams
     sse: float
+    bootstrap: np.ndarray | None = None
 
 
-def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
+def fit_error_law(loss, error, *, grid=None, n_boot=0, seed=0) -> ErrorFit:
     """Fit Err(L) = epsilon - k exp(-gamma L) by curve_fit from a grid of starts.
 
     Gadre et al. do not list their starts for this law; the default grid here is ours:
@@ -117,6 +139,8 @@ def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
         loss: (n,) loss per model (nats/token).
         error: (n,) average top-1 error per model (fraction).
         grid: optional (S, 3) starts (epsilon, k, gamma).
+        n_boot, seed: bootstrap replicates over points (0 = none) and their seed; replicates in
+            ErrorFit.bootstrap, (n_boot, 3), NaN rows for failed refits.
 
     Returns:
         ErrorFit.
@@ -136,7 +160,8 @@ def fit_error_law(loss, error, *, grid=None) -> ErrorFit:
     best, best_sse, _ = _best_curve_fit(model, x, y, starts)
     if best is None:
         raise ValueError(f"no start of {len(starts)} converged when fitting the error law")
-    return ErrorFit(ErrorParams(*(float(v) for v in best)), best_sse)
+    boot = _bootstrap_curve_fit(model, x, y, best, n_boot, seed) if n_boot else None
+    return ErrorFit(ErrorParams(*(float(v) for v in best)), best_sse, boot)
 
 
 # --------------------------------------------------------- Muennighoff et al.
@@ -368,7 +393,7 @@ def _as_curves(curves) -> list:
     return out
 
 
-def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish=True) -> QQTFit:
+def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish=True, start=None) -> QQTFit:
     """Fit QQT parameters (Goyal et al.): per-pool b and tau, one a shared by all pools, d fixed.
 
     Their procedure is a grid search on squared error (b in [-0.5, -0.005], tau in [1, 10]); a grid
@@ -385,6 +410,8 @@ def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish
         b_grid: candidate b (default 100 values in [-0.5, -0.005]).
         tau_grid: candidate tau (default 37 values in [1, 10] epochs).
         polish: refine the grid's best point by least squares.
+        start: optional QQTFit to polish from instead of searching the grid (bootstrap refits);
+            its pools must be in the curves' order.
 
     Returns:
         QQTFit.
@@ -409,6 +436,11 @@ def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish
         data.append((cv["name"], float(cv["pool_size"]), n, y))
     bb, tt = np.meshgrid(b_grid, tau_grid, indexing="ij")           # (nb, nt)
     best = None
+    if start is not None:
+        a_grid = np.array([])                                        # skip the grid
+        chosen = [(q.b, q.tau) for q in start.pools]
+        best = (float(start.a), chosen, float(np.sum([np.sum((qqt_error(n, size, start.a, b, t, d) - y) ** 2)
+                                                      for (_, size, n, y), (b, t) in zip(data, chosen)])))
     for a in a_grid:
         total, chosen = 0.0, []
         for name, size, n, y in data:
@@ -423,7 +455,7 @@ def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish
             best = (float(a), chosen, total)
     a0, chosen, grid_sse = best
     a_best, bt, sse, converged = a0, chosen, grid_sse, True
-    a_lo, a_hi = float(a_grid.min()), float(a_grid.max())
+    a_lo, a_hi = (float(a_grid.min()), float(a_grid.max())) if a_grid.size else (1e-2, 1e2)
     b_lo, b_hi = float(b_grid.min()), float(b_grid.max())
     t_lo, t_hi = float(tau_grid.min()), float(tau_grid.max())
     if polish:

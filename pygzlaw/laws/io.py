@@ -187,7 +187,7 @@ def read_records(path, *, what="points", example="N,D,loss") -> list:
 
 
 def law_from_dict(d: dict, *, where="law"):
-    """ChinchillaLaw or DataDependentLaw from its JSON dict (dispatch on "kind")."""
+    """ChinchillaLaw, DataDependentLaw or FamilyLaw (the other kinds) from its JSON dict (dispatch on "kind")."""
     from pygzlaw.laws.data_dependent import DataDependentLaw
     from pygzlaw.laws.law import LAW_FORMAT_VERSION, ChinchillaLaw
 
@@ -195,7 +195,10 @@ def law_from_dict(d: dict, *, where="law"):
         raise ValueError(f"{where}: not a pygzlaw law file (missing \"format\": \"pygzlaw.law\")")
     if d.get("version") != LAW_FORMAT_VERSION:
         raise ValueError(f"{where}: law format version {d.get('version')!r} unsupported (expected {LAW_FORMAT_VERSION})")
-    kinds = {ChinchillaLaw.kind: ChinchillaLaw, DataDependentLaw.kind: DataDependentLaw}
+    from pygzlaw.laws.family_law import FAMILY_KINDS, FamilyLaw
+
+    kinds = {ChinchillaLaw.kind: ChinchillaLaw, DataDependentLaw.kind: DataDependentLaw,
+             **{k: FamilyLaw for k in FAMILY_KINDS}}
     cls = kinds.get(d.get("kind"))
     if cls is None:
         raise ValueError(f"{where}: unknown law kind {d.get('kind')!r}; expected one of {sorted(kinds)}")
@@ -208,7 +211,7 @@ def save_law(law, path) -> None:
 
 
 def load_law(path):
-    """Read a law JSON file (ChinchillaLaw or DataDependentLaw); the name defaults to the file stem."""
+    """Read a law JSON file (any kind: ChinchillaLaw, DataDependentLaw, FamilyLaw); the name defaults to the file stem."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such law file")

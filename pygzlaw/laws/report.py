@@ -50,7 +50,8 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
     """Allocation of ``budget_flops`` under a ChinchillaLaw or a DataDependentLaw.
 
     Args:
-        law: a fitted law (``law.kind`` is "chinchilla" or "data_dependent").
+        law: a fitted law: ChinchillaLaw, DataDependentLaw, or a FamilyLaw whose kind has an
+            allocation (overtrain, data_constrained; others raise ValueError).
         budget_flops: FLOP budget(s), float64 array.
         h: gzip compressibility; required by data-dependent laws, refused by the others.
         epsilon: override of a data-dependent law's ε.
@@ -74,7 +75,11 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
         out.update(h=h, epsilon=law.epsilon if epsilon is None else epsilon)
         return out
     if h is not None:
-        raise ValueError(f"law {law.name!r} is a plain Chinchilla law; {h_name} needs a data-dependent law")
+        raise ValueError(f"law {law.name!r} is a {law.kind} law; {h_name} needs a data-dependent law")
+    if law.kind != "chinchilla":                 # family laws: allocate() raises for kinds without one
+        out["allocation"] = law.allocate(c)
+        out["warnings"] = extrapolation_warnings(law, out["allocation"])
+        return out
     out["allocation"] = law.allocate(c)
     if law.bootstrap is not None:
         out["level"] = level
