@@ -17,18 +17,21 @@ from ._launch import num_warps_for, resolve_impl, tl, triton
 
 
 @triton.jit
-def _rope_kernel(y_ptr, x_ptr, cos_ptr, sin_ptr, seq_len, n_heads, head_dim, half,
-                 BACKWARD: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_HALF: tl.constexpr):
-    """One program per (batch, position) row of a contiguous (B*T, n_heads, head_dim) x,
-    rotating every head of that row; cos/sin: contiguous (>= T, half) fp32."""
+def _rope_kernel(y_ptr, x_ptr, cos_ptr, sin_ptr, x_row_stride, seq_len, n_heads, head_dim,
+                 half, BACKWARD: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_HALF: tl.constexpr):
+    """One program per (batch, position) row of x, (B*T, n_heads, head_dim) with rows
+    ``x_row_stride`` apart and heads contiguous within a row (q and k read in place from a
+    fused qkv projection), rotating every head of that row; y is contiguous; cos/sin:
+    contiguous (>= T, half) fp32."""
     row = tl.program_id(0).to(tl.int64)
     t = row % seq_len
     heads = tl.arange(0, BLOCK_H)[:, None]
     cols = tl.arange(0, BLOCK_HALF)[None, :]
     mask = (heads < n_heads) & (cols < half)
+    in_offs = row * x_row_stride + heads * head_dim + cols
     offs = row * n_heads * head_dim + heads * head_dim + cols
-    x1 = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    x2 = tl.load(x_ptr + offs + half, mask=mask, other=0.0).to(tl.float32)
+    x1 = tl.load(x_ptr + in_offs, mask=mask, other=0.0).to(tl.float32)
+    x2 = tl.load(x_ptr + in_offs + half, mask=mask, other=0.0).to(tl.float32)
     c = tl.load(cos_ptr + t * half + cols, mask=cols < half, other=0.0)
     s = tl.load(sin_ptr + t * half + cols, mask=cols < half, other=0.0)
     if BACKWARD:
@@ -45,14 +48,16 @@ def rope_forward(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
     fp32. ``backward=True`` rotates by the opposite angle (the gradient). Returns y like x."""
     B, T, n_heads, head_dim = x.shape
     half = head_dim // 2
-    x_c = x.contiguous()
-    y = torch.empty_like(x_c)
+    x_c = x.reshape(B * T, n_heads, head_dim)    # a view when (B, T) merge, e.g. q of a qkv
+    if x_c.stride(2) != 1 or x_c.stride(1) != head_dim:
+        x_c = x_c.contiguous()
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     cos_c = cos[:T].float().contiguous()
     sin_c = sin[:T].float().contiguous()
     block_h = triton.next_power_of_2(n_heads)
     block_half = triton.next_power_of_2(half)
     if x.numel():
-        _rope_kernel[(B * T,)](y, x_c, cos_c, sin_c, T, n_heads, head_dim, half,
+        _rope_kernel[(B * T,)](y, x_c, cos_c, sin_c, x_c.stride(0), T, n_heads, head_dim, half,
                                BACKWARD=backward, BLOCK_H=block_h, BLOCK_HALF=block_half,
                                num_warps=num_warps_for(2 * block_h * block_half))
     return y

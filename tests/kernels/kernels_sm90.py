@@ -27,13 +27,15 @@ def cases(dt):
         dx_ptr=p, dw_partial_ptr="*fp32", dy_ptr=p, x_ptr=p, w_ptr=p, rstd_ptr="*fp32",
         n_rows="i32", n_cols="i32", rows_per_program="i32"), dict(BLOCK=2048), 4
     yield "swiglu_fwd", _swiglu_fwd_kernel, dict(
-        y_ptr=p, gate_ptr=p, up_ptr=p, n_elements="i32"), dict(BLOCK=1024), 4
+        y_ptr=p, gate_ptr=p, up_ptr=p, gate_row_stride="i32", up_row_stride="i32",
+        n_cols="i32"), dict(BLOCK=1024), 4
     yield "swiglu_bwd", _swiglu_bwd_kernel, dict(
-        dgate_ptr=p, dup_ptr=p, dy_ptr=p, gate_ptr=p, up_ptr=p, n_elements="i64"), \
-        dict(BLOCK=1024), 4
+        dgate_ptr=p, dup_ptr=p, dy_ptr=p, gate_ptr=p, up_ptr=p, dy_row_stride="i32",
+        gate_row_stride="i32", up_row_stride="i32", n_cols="i32"), dict(BLOCK=1024), 4
     for backward in (False, True):
         yield f"rope(backward={backward})", _rope_kernel, dict(
-            y_ptr=p, x_ptr=p, cos_ptr="*fp32", sin_ptr="*fp32", seq_len="i32", n_heads="i32",
+            y_ptr=p, x_ptr=p, cos_ptr="*fp32", sin_ptr="*fp32", x_row_stride="i32",
+            seq_len="i32", n_heads="i32",
             head_dim="i32", half="i32"), dict(BACKWARD=backward, BLOCK_H=16, BLOCK_HALF=32), 2
     yield "ce_fwd_bwd", _ce_fwd_bwd_kernel, dict(
         logits_ptr=p, targets_ptr="*i64", loss_ptr="*fp32", row_stride="i32", n_cols="i32",

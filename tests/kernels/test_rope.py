@@ -28,6 +28,24 @@ def test_triton_matches_reference(B, T, H, H_kv, D, T_tab, dtype):
         assert_close(got, want, dtype)
 
 
+@needs_triton
+def test_q_k_views_of_a_qkv_projection():
+    """q and k as views of one (B, T, 3, H, hd) projection are read in place (row stride
+    3 * H * hd); values and grads as the reference."""
+    B, T, H, D = 2, 5, 3, 8
+    x0 = torch.randn(B, T, 3, H, D)
+    cos, sin = rope_tables(T, D, device=DEVICE)
+    dq, dk = torch.randn(B, T, H, D, device=DEVICE), torch.randn(B, T, H, D, device=DEVICE)
+    outs = []
+    for impl in ("triton", "torch"):
+        x = leaf(x0, torch.float32)
+        q, k, _v = x.unbind(dim=2)
+        qr, kr = apply_rope(q, k, cos, sin, impl=impl)
+        outs.append((qr, kr, *torch.autograd.grad((qr, kr), x, (dq, dk))))
+    for got, want in zip(*outs):
+        torch.testing.assert_close(got, want)
+
+
 def test_reference_is_complex_rotation():
     """Rotate-half RoPE = multiplying x[i] + i*x[i + D/2] by exp(i * t * base**(-2i/D))."""
     B, T, H, D = 2, 6, 2, 10
