@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pygzlaw.atomic import write_json
+from pygzlaw.textio import read_text
 
 __all__ = ["Points", "read_points", "read_records", "parse_points", "save_law", "load_law", "law_from_dict",
            "read_epoch_chinchilla", "read_gadre"]
@@ -158,32 +160,32 @@ def read_records(path, *, what="points", example="N,D,loss") -> list:
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such {what} file")
     suffix = p.suffix.lower()
-    if suffix == ".csv":
-        with open(p, newline="") as f:
-            reader = csv.DictReader(f)
-            recs = [(i + 2, row) for i, row in enumerate(reader)]
-            if reader.fieldnames is None:
-                raise ValueError(f"{p}: empty file; expected a header row such as {example}")
-    elif suffix in (".jsonl", ".ndjson"):
-        recs = []
-        with open(p) as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{p}:{i}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-                if not isinstance(obj, dict):
-                    raise ValueError(f"{p}:{i}: expected a JSON object per line, got {type(obj).__name__}")
-                recs.append((i, obj))
-        keys = set()
-        for _, r in recs:
-            keys |= set(r)
-        recs = [(i, {k: r.get(k) for k in sorted(keys)}) for i, r in recs]
-    else:
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise ValueError(f"{p}: unknown extension {p.suffix!r}; use .csv or .jsonl")
-    return recs
+    # UTF-8 with or without the byte-order mark spreadsheets write, CRLF or LF line ends;
+    # other encodings are refused naming the line and byte (pygzlaw.textio).
+    text = read_text(p)
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        recs = [(i + 2, row) for i, row in enumerate(reader)]
+        if reader.fieldnames is None:
+            raise ValueError(f"{p}: empty file; expected a header row such as {example}")
+        return recs
+    recs = []
+    for i, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}:{i}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{p}:{i}: expected a JSON object per line, got {type(obj).__name__}")
+        recs.append((i, obj))
+    keys = set()
+    for _, r in recs:
+        keys |= set(r)
+    return [(i, {k: r.get(k) for k in sorted(keys)}) for i, r in recs]
 
 
 def law_from_dict(d: dict, *, where="law"):
@@ -216,7 +218,7 @@ def load_law(path):
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such law file")
     try:
-        d = json.loads(p.read_text())
+        d = json.loads(read_text(p))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     law = law_from_dict(d, where=str(p))
