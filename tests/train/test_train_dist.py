@@ -17,7 +17,9 @@ pytest.importorskip("torch")
 from trainutil import losses_of, tiny  # noqa: E402
 
 TIMEOUT_S = 240
-ARGS = ["--model", "w16", "--grammar", "vocab300-1", "--tokens", "384", "--batch-docs", "4",
+# 6 steps of 2 micro-batches (FSDP2 syncs gradients on the second only)
+ARGS = ["--model", "w16", "--grammar", "vocab300-1", "--tokens", "768", "--batch-docs", "4",
+        "--grad-accum", "2",
         "--seq-len", "16", "--lr", "1e-2", "--val-docs", "8", "--device", "cpu", "--threads", "1",
         "--h-docs", "0", "--quiet", "--checkpoint-every", "3", "--json"]
 
@@ -44,7 +46,7 @@ def _losses(out_dir):
 
 
 def test_two_ranks_match_one_process_and_resume(tmp_path):
-    single, rec1 = losses_of(tiny(n_tokens=384, val_docs=8))
+    single, rec1 = losses_of(tiny(n_tokens=768, grad_accum=2, val_docs=8))
     rec2 = _torchrun(tmp_path / "a")
     two = _losses(tmp_path / "a")
     assert rec2["world_size"] == 2 and rec2["n_steps"] == 6
