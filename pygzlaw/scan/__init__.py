@@ -82,15 +82,15 @@ class ScanConfig:
 
     def __post_init__(self) -> None:
         if self.window_bytes < 1:
-            raise ValueError(f"window_bytes={self.window_bytes} must be >= 1")
+            raise ValueError(f"window_bytes={self.window_bytes} (--window-bytes) must be >= 1")
         if self.window_tokens is not None and self.window_tokens < 1:
-            raise ValueError(f"window_tokens={self.window_tokens} must be >= 1")
+            raise ValueError(f"window_tokens={self.window_tokens} (--window-tokens) must be >= 1")
         if self.txt_unit not in ("file", "line"):
-            raise ValueError(f"txt_unit={self.txt_unit!r} must be 'file' or 'line'")
+            raise ValueError(f"txt_unit={self.txt_unit!r} (--txt-unit) must be 'file' or 'line'")
         if self.mode not in ("exact", "fast"):
-            raise ValueError(f"mode={self.mode!r} must be 'exact' or 'fast'")
+            raise ValueError(f"mode={self.mode!r} (--mode) must be 'exact' or 'fast'")
         if self.tokenizer is not None and not os.path.isfile(self.tokenizer):
-            raise FileNotFoundError(f"tokenizer={self.tokenizer}: no such file")
+            raise FileNotFoundError(f"tokenizer={self.tokenizer} (--tokenizer): no such file")
         if self.fmt:
             readers.parse_format(self.fmt)
         readers.parse_format(self.stdin_format)
@@ -276,7 +276,7 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
     if config is not None and config_kw:
         raise ValueError(f"pass either config= or keyword fields, not both ({sorted(config_kw)})")
     if per_window and out_dir is None:
-        raise ValueError("per_window=True needs out_dir")
+        raise ValueError("per_window=True (--per-window) needs out_dir (--out DIR)")
     shard = parse_shard(shard) if isinstance(shard, str) else tuple(shard)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -293,10 +293,11 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
 
         tokenizer = Tokenizer.from_file(cfg.tokenizer)
         if cfg.window_tokens is None:
-            raise ValueError("tokenizer= needs window_tokens= (window size in tokens)")
+            raise ValueError("tokenizer= (--tokenizer) needs window_tokens= (--window-tokens N, the "
+                             "window size in tokens)")
     elif cfg.window_tokens is not None and any(u.fmt not in ("pcfg",) for u in units):
-        raise ValueError("window_tokens= on text inputs needs tokenizer=; for raw text use "
-                         "window_bytes=")
+        raise ValueError("window_tokens= (--window-tokens) on text inputs needs tokenizer= "
+                         "(--tokenizer FILE); for raw text use window_bytes= (--window-bytes)")
     identity = cfg.identity()
     identity["per_window"] = bool(per_window)
     manifest = ScanManifest(out_dir, identity, restart=restart) if out_dir else None

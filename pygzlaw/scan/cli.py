@@ -6,6 +6,8 @@ import sys
 
 
 def register(subparsers) -> None:
+    from pygzlaw.score.cli import thread_count, zlib_level
+
     p = subparsers.add_parser(
         "scan", help="gzip compressibility of windows over a whole corpus",
         description="Cut every document into non-overlapping windows (bytes of raw text, or "
@@ -17,9 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output directory: manifest.jsonl (resume), summary.json, windows/")
-    p.add_argument("--window-bytes", type=int, default=1024,
+    p.add_argument("--window-bytes", type=_positive_int, default=1024,
                    help="window size in bytes of raw text (default 1024)")
-    p.add_argument("--window-tokens", type=int, default=None,
+    p.add_argument("--window-tokens", type=_positive_int, default=None,
                    help="window size in tokens (with --tokenizer; PCFG shards default to one "
                         "window per document)")
     p.add_argument("--tokenizer", default=None, metavar="FILE",
@@ -39,14 +41,15 @@ def register(subparsers) -> None:
                    help="format of '-', e.g. jsonl.zst (default txt)")
     p.add_argument("--mode", default="exact", choices=("exact", "fast"),
                    help="exact (default) or fast first-pass mode (approximate)")
-    p.add_argument("--level", type=int, default=9, help="zlib level of exact mode (default 9)")
-    p.add_argument("--threads", type=int, default=2,
+    p.add_argument("--level", type=zlib_level, default=9,
+                   help="zlib level of exact mode, 0-9 (default 9)")
+    p.add_argument("--threads", type=thread_count, default=2,
                    help="native scorer threads (default 2, -1 = all cores)")
     p.add_argument("--shard", default="0/1", metavar="i/n",
                    help="scan only part i of n of the sorted file list (default 0/1)")
     p.add_argument("--per-window", action="store_true",
                    help="write per-window scores to DIR/windows/*.parquet (needs --out)")
-    p.add_argument("--batch-mb", type=float, default=4.0,
+    p.add_argument("--batch-mb", type=_positive_float, default=4.0,
                    help="window megabytes per scorer batch (memory ~3x this)")
     p.add_argument("--restart", action="store_true", help="ignore a previous manifest in --out")
     p.add_argument("--strict", action="store_true",
@@ -66,6 +69,26 @@ def register(subparsers) -> None:
     m.set_defaults(func=_cmd_merge)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
+    return v
+
+
 def _report(summary: dict, stream=None) -> None:
     stream = stream or sys.stdout
     o = summary["overall"]
@@ -73,12 +96,21 @@ def _report(summary: dict, stream=None) -> None:
     fmt = (lambda v: "n/a" if v is None else f"{v:.4f}")
     n_changed = len(summary.get("changed_inputs", ()))
     changed = f" ({n_changed} changed since the last scan, rescanned)" if n_changed else ""
+    cfg = summary.get("config", {})
+    if cfg.get("keep_tail"):
+        tails = f"tails {o['n_tails']} (scored as short windows)"
+    else:
+        tails = (f"tails {o['n_tails']} ({o['tail_units']} tail bytes or tokens not scored; "
+                 "--keep-tail scores them)")
     print(f"units {summary['n_units_done']}/{summary['n_units']}{changed}  docs {o['n_docs']}  "
-          f"windows {o['n_windows']}  tails {o['n_tails']} "
-          f"({o['tail_units']} tail bytes or tokens not scored)",
-          file=stream)
+          f"windows {o['n_windows']}  {tails}", file=stream)
+    if cfg.get("mode") == "fast":
+        scoring = "scores: fast mode, approximate (not GzipFile's sizes; ranks sources)"
+    else:
+        scoring = f"scores: exact (zlib level {cfg.get('level', 9)}, as gzip.GzipFile)"
     print(f"gzip ratio: median {fmt(s['median'])}  std {fmt(s['std'])}  mean {fmt(s['mean'])}  "
-          f"[{s['quantile_method']}, rank error {s['rank_error']:.4f}]", file=stream)
+          f"[{scoring}; quantiles {s['quantile_method']}, rank error {s['rank_error']:.4f}]",
+          file=stream)
     if o["bad_input_total"]:
         kinds = ", ".join(f"{k}={v}" for k, v in o["bad_input"].items())
         print(f"bad input: {o['bad_input_total']} ({kinds})", file=stream)
