@@ -168,6 +168,8 @@ class _UnitScan:
             text = ev[2]
             if isinstance(text, bytes):
                 text = text.decode("utf-8", errors="replace")  # validated by the reader
+            elif not text.isascii() and readers.lone_surrogate(text, "") is not None:
+                text.encode("utf-8")  # raises UnicodeEncodeError: _scan_unit records it
             self._pending_text.append((ev[1], text, ev[3]))
             self._pending_chars += len(text)
             if len(self._pending_text) >= _TOKENIZE_GROUP_DOCS or self._pending_chars >= 1 << 20:
@@ -424,8 +426,15 @@ def _scan_unit(unit, cfg, tokenizer, threads, batch_bytes, pool, bar, window_dir
         wfeed = st.windower.feed if tokenizer is None and unit.fmt != "pcfg" else None
         part = readers.PART
         for ev in events:
-            bs = wfeed(ev[1], ev[2], ev[3]) if wfeed is not None and ev[0] == part \
-                else st.feed(ev)
+            try:
+                bs = wfeed(ev[1], ev[2], ev[3]) if wfeed is not None and ev[0] == part \
+                    else st.feed(ev)
+            except UnicodeEncodeError:
+                # A lone surrogate from a JSON escape: bad input, not the end of the scan.
+                # (The windower encodes before it changes any state.)
+                st.record_bad(ev[1] + 1, "undecodable", readers.lone_surrogate(ev[2], cfg.field)
+                              or "text is not encodable as UTF-8")
+                continue
             for batch in bs:
                 pending.append((pool.submit(_score_batch, batch, cfg, threads), batch))
                 drain(1)  # keep one batch scoring while the next is read

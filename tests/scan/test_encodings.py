@@ -240,3 +240,18 @@ def test_resume_keeps_unchanged_files_and_rescans_manifests_without_fingerprints
     m.write_text("\n".join([lines[0]] + [json.dumps(r) for r in recs]) + "\n")
     s = _scan(d, out_dir=os.fspath(out))
     assert len(s["changed_inputs"]) == 2 and "older pygzlaw" in s["changed_inputs"][0]["reason"]
+
+
+def test_lone_surrogate_in_tokenizer_mode_is_bad_input(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([TEXT], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tok.save(str(tmp_path / "tok.json"))
+    p = tmp_path / "a.jsonl"
+    good = json.dumps({"text": TEXT + " caf\u00e9"})
+    p.write_text("\n".join([good, LONE[0], good]) + "\n")
+    s = _scan(p, tokenizer=str(tmp_path / "tok.json"), window_tokens=4)
+    assert s["overall"]["n_docs"] == 2 and s["overall"]["bad_input"] == {"undecodable": 1}
+    assert s["bad_examples"][0]["line"] == 2 and "surrogate" in s["bad_examples"][0]["message"]
