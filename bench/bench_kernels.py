@@ -100,10 +100,14 @@ def _liger_variants():
             "fused_linear_cross_entropy": flce}
 
 
-def _gpu_cases(quick: bool):
-    """(op, leaves, other args, {variant: fn}) at the 275M preset's shapes, bf16."""
-    dev, dt = "cuda", torch.bfloat16
-    B, T, d, ffn, H, V = (8 if quick else 32), 256, 1024, 2048, 16, 32001
+GPU_DIMS = dict(B=32, T=256, d=1024, ffn=2048, H=16, V=32001)   # gpt-275m at the paper's batch
+
+
+def _gpu_cases(quick: bool, dev: str, dims: dict, compile_backend: str):
+    """(op, leaves, other args, {variant: fn}) at ``dims``, bf16."""
+    dt = torch.bfloat16
+    B, T, d, ffn, H, V = (dims[k] for k in ("B", "T", "d", "ffn", "H", "V"))
+    B = max(1, B // 4) if quick else B
     M = B * T
     g = torch.Generator(device=dev).manual_seed(0)
 
@@ -127,7 +131,7 @@ def _gpu_cases(quick: bool):
           "torch": unfused_linear_cross_entropy}),
     ]
     for op, leaves, other, variants in cases:
-        variants["compile"] = torch.compile(variants["torch"])
+        variants["compile"] = torch.compile(variants["torch"], backend=compile_backend)
         if op in liger:
             variants["liger"] = liger[op]
     return cases
@@ -143,16 +147,23 @@ def _gpu_peak_mb(fn) -> float:
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def _run_gpu(quick: bool) -> tuple[dict, list]:
-    runs, inner = (5, 5) if quick else (15, 20)
-    rows, summary = [], {"device": torch.cuda.get_device_name()}
-    for op, leaves, other, variants in _gpu_cases(quick):
+def _run_gpu(quick: bool, *, device: str = "cuda", dims: dict = GPU_DIMS,
+             compile_backend: str = "inductor", runs: int | None = None,
+             inner: int | None = None) -> tuple[dict, list]:
+    """The GPU section. ``device="cpu"`` (tiny dims, interpreter) only exercises the code."""
+    runs = runs or (5 if quick else 15)
+    inner = inner or (5 if quick else 20)
+    on_cuda = device == "cuda"
+    sync = torch.cuda.synchronize if on_cuda else (lambda: None)
+    rows = []
+    summary = {"device": torch.cuda.get_device_name() if on_cuda else device}
+    for op, leaves, other, variants in _gpu_cases(quick, device, dims, compile_backend):
         steps, errors = {}, {}
         for name, fn in variants.items():
             step = _fwd_bwd(fn, leaves, other)
             try:
                 step()                                   # compile / autotune / first launch
-                torch.cuda.synchronize()
+                sync()
             except Exception as e:                       # a baseline that fails is reported
                 errors[name] = f"{type(e).__name__}: {e}"[:300]
                 continue
@@ -162,7 +173,7 @@ def _run_gpu(quick: bool) -> tuple[dict, list]:
             def call():
                 for _ in range(inner):
                     step()
-                torch.cuda.synchronize()
+                sync()
             return call
 
         times = time_interleaved({k: repeat(s) for k, s in steps.items()}, runs=runs, warmup=1)
@@ -178,7 +189,7 @@ def _run_gpu(quick: bool) -> tuple[dict, list]:
                 if base in ms:
                     summary[f"{op}_speedup_vs_{base}"] = round(ms[base] / ms["triton"], 3)
         print(f"{op}: " + ", ".join(f"{k} {v:.3f} ms" for k, v in ms.items()), file=sys.stderr)
-        if op == "fused_linear_cross_entropy":
+        if op == "fused_linear_cross_entropy" and on_cuda:
             peaks = {name: _gpu_peak_mb(steps[name]) for name in ("triton", "torch_chunked",
                                                                   "torch") if name in steps}
             rows.append({"name": "fused_linear_cross_entropy peak memory fwd+bwd", "unit": "MiB",
@@ -264,7 +275,7 @@ def _run_cpu(quick: bool) -> tuple[dict, list]:
     return summary, rows
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool = False) -> dict:
     """Run the bench; returns the JSON document (without writing it)."""
     summary, rows = _run_gpu(quick) if torch.cuda.is_available() else _run_cpu(quick)
     return {"bench": "kernels", "quick": quick, "commit": _commit(),
