@@ -129,6 +129,24 @@ def _resolve_model_config(config: TrainConfig, vocab_size: int):
     return mcfg
 
 
+# Fields that must match for a resume to continue the same run (the others, such as threads,
+# progress, validation and checkpoint cadence, may change between the two halves).
+RESUME_KEYS = ("model", "grammar", "grammar_seed", "data_seed", "seed", "batch_docs", "seq_len",
+               "grad_accum", "lr", "min_lr_ratio", "warmup_steps", "weight_decay", "betas",
+               "grad_clip", "n_tokens", "data_dir", "separator", "dtype", "kernels")
+
+
+def _check_same_run(path: str, config: TrainConfig) -> None:
+    with open(os.path.join(path, "meta.json"), encoding="utf-8") as f:
+        old = json.load(f).get("config", {})
+    new = config.to_dict()
+    diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in RESUME_KEYS
+             if k in old and old.get(k) != new.get(k)]
+    if diffs:
+        raise ValueError(f"resume: {path} was written by a different run ({'; '.join(diffs)}); "
+                         "rerun with the same settings, or choose another out_dir")
+
+
 class _Run:
     """State of one training run (kept together so helpers stay small)."""
 
@@ -268,7 +286,13 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     start_step = 0
     resumed_from = None
     train_loss = float("nan")
-    if config.resume and (path := ckpt.latest(config.out_dir)) is not None:
+    path = ckpt.latest(config.out_dir) if config.out_dir is not None else None
+    if path is not None and not config.resume:
+        raise ValueError(f"out_dir={config.out_dir!r} holds checkpoints of an earlier run "
+                         f"({os.path.basename(path)}); pass resume=True (--resume) to continue "
+                         "it, or choose another out_dir")
+    if path is not None:
+        _check_same_run(path, config)
         meta = ckpt.load(path, model, optimizer, fsdp=run.fsdp)
         start_step, resumed_from = int(meta["step"]), path
         if meta.get("train_loss") is not None:

@@ -84,8 +84,12 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     again = train(config.replace(resume=True))
     assert (again.train_loss, again.val_loss, again.resumed_from_step) == \
         (rec_full.train_loss, rec_full.val_loss, 6)
-    with pytest.raises(ValueError, match=r"resume: .*step-000006 is past this run's 3 steps"):
+    with pytest.raises(ValueError, match=r"resume: .*step-000006 was written by a different run "
+                                         r"\(n_tokens: 384 -> 192\)"):
         train(config.replace(resume=True, n_tokens=3 * BATCH * SEQ))
+    with pytest.raises(ValueError, match=r"out_dir=.* holds checkpoints of an earlier run "
+                                         r"\(step-000006\); pass resume=True"):
+        train(config)
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
