@@ -1,9 +1,9 @@
-"""The bench's GPU section, run on CPU tensors through the interpreter with tiny shapes: checks
-its code (variants, interleaving, summary keys), not speed."""
+"""The bench's GPU section with tiny shapes (on CPU tensors through the interpreter when there
+is no GPU): checks its code (variants, interleaving, summary keys), not speed."""
 import sys
 from pathlib import Path
 
-from kernelcases import needs_triton
+from kernelcases import DEVICE, needs_triton
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -13,7 +13,7 @@ def test_gpu_section_code_runs_on_cpu():
     import bench_kernels
 
     dims = dict(B=1, T=4, d=16, ffn=24, H=2, V=37)
-    summary, rows = bench_kernels._run_gpu(False, device="cpu", dims=dims,
+    summary, rows = bench_kernels._run_gpu(False, device=DEVICE, dims=dims,
                                            compile_backend="aot_eager", runs=1, inner=1)
     assert not [r for r in rows if "error" in r]
     for op in ("rms_norm", "swiglu", "apply_rope", "fused_linear_cross_entropy"):
