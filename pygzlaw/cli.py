@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from pygzlaw import __version__
 
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        # A CLI user gets the message, not the library line that raised it.
+        print(f"pygzlaw {args.command}: warning: {message}", file=file or sys.stderr)
+
+    saved, warnings.showwarning = warnings.showwarning, show_warning
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe must fail here, not in the interpreter's exit
@@ -62,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"pygzlaw {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = saved
 
 
 if __name__ == "__main__":
