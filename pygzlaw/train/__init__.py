@@ -6,9 +6,9 @@ command line. ``TrainConfig`` and ``RunRecord`` import no torch.
 """
 from __future__ import annotations
 
-from pygzlaw.train.config import RunRecord, TrainConfig
+from pygzlaw.train.config import NonFiniteLossError, RunRecord, TrainConfig
 
-__all__ = ["TrainConfig", "RunRecord", "train"]
+__all__ = ["TrainConfig", "RunRecord", "NonFiniteLossError", "train"]
 
 
 def train(config: TrainConfig, *, on_step=None) -> RunRecord:
@@ -25,7 +25,8 @@ def train(config: TrainConfig, *, on_step=None) -> RunRecord:
     Raises:
         ValueError: a bad configuration, naming the field (model vocabulary smaller than the
             data's largest id, batch_docs not divisible by the number of ranks, ...).
-        FloatingPointError: a non-finite loss, naming the step; the last good checkpoint is kept.
+        NonFiniteLossError: (a FloatingPointError) a non-finite loss, naming the step; the last
+            good checkpoint is kept.
     """
     from pygzlaw.train.loop import train as _train
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from pygzlaw.model import ModelConfig
 
-__all__ = ["TrainConfig", "RunRecord", "DEVICES", "DTYPES", "KERNELS"]
+__all__ = ["TrainConfig", "RunRecord", "NonFiniteLossError", "DEVICES", "DTYPES", "KERNELS"]
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16")
@@ -25,6 +25,11 @@ KERNELS = ("auto", "torch", "triton")
 # Validation documents start here: training reads documents [0, steps * B), far below 2**40
 # (1.1e12 documents = 2.8e14 tokens at 256 per document), so the two ranges never meet.
 VAL_FIRST_DOC = 1 << 40
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step and the last
+    good checkpoint (which is kept)."""
 
 
 def _is_int(x) -> bool:

@@ -25,7 +25,7 @@ import time
 import torch
 
 from pygzlaw.train import checkpoint as ckpt
-from pygzlaw.train.config import RunRecord, TrainConfig
+from pygzlaw.train.config import NonFiniteLossError, RunRecord, TrainConfig
 from pygzlaw.train.data import Prefetcher, make_sources, measure_h, rank_slice
 from pygzlaw.train.data import VAL_FIRST_DOC
 
@@ -33,10 +33,6 @@ __all__ = ["train", "lr_at", "NonFiniteLossError", "PEAK_BF16_FLOPS", "peak_flop
 
 # Dense bf16 peak FLOP/s per device (vendor datasheets; ../shared/reference/trainer.md).
 PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12}
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step."""
 
 
 def peak_flops(device: torch.device) -> float | None:
