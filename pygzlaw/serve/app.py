@@ -413,14 +413,15 @@ def _law_for_allocate(store, req):
     return dd[0]
 
 
-def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save: bool = True,
+def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save: bool = False,
                fast_routes: bool = True) -> FastAPI:
     """Build the FastAPI app over ``law_dir`` (a directory of ``*.json`` law files).
 
     Args:
         law_dir: directory of law JSON files; the file stem is the law's name.
         max_body_bytes: requests with larger bodies get 413.
-        allow_fit_save: let POST /fit write new law files into law_dir.
+        allow_fit_save: let POST /fit write new law files into law_dir (off by default: an HTTP
+            request writes nothing unless the server was started with ``--allow-save``).
         fast_routes: answer well-formed predict/allocate requests in serve.fast.FastRoutes, ahead of
             FastAPI's routing (same handlers, same bytes; ~2x the requests/s). False: FastAPI only.
 
@@ -508,7 +509,9 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
             out["intervals"] = law.param_intervals()
         if req.name:
             if not allow_fit_save:
-                raise HTTPException(status_code=403, detail="this server does not save fitted laws")
+                raise HTTPException(status_code=403, detail="this server does not save fitted laws (start "
+                                    "it with `pygzlaw serve --allow-save` to let POST /fit write law files); "
+                                    "omit name to fit without saving")
             out["saved"] = store.save(req.name, law, overwrite=req.overwrite)
         return out
 
@@ -535,4 +538,4 @@ def app_from_env() -> FastAPI:
     """App factory for multi-worker uvicorn (``pygzlaw serve --workers N``): settings from the environment."""
     return create_app(os.environ["PYGZLAW_SERVE_LAW_DIR"],
                       max_body_bytes=int(os.environ.get("PYGZLAW_SERVE_MAX_BODY", MAX_BODY_BYTES)),
-                      allow_fit_save=os.environ.get("PYGZLAW_SERVE_SAVE", "1") == "1")
+                      allow_fit_save=os.environ.get("PYGZLAW_SERVE_SAVE", "0") == "1")

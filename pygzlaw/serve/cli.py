@@ -1,6 +1,7 @@
 """``pygzlaw serve``: the law service (FastAPI + uvicorn), on 127.0.0.1 unless told otherwise."""
 from __future__ import annotations
 
+import argparse
 import signal
 import socket
 import sys
@@ -14,7 +15,9 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-body-bytes", type=int, default=None, help="request size limit (default 1 MiB)")
-    p.add_argument("--no-save", action="store_true", help="POST /fit may not write law files")
+    p.add_argument("--allow-save", action="store_true",
+                   help="let POST /fit with a name write a law file into LAW_DIR (off by default)")
+    p.add_argument("--no-save", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--workers", type=int, default=1, help="server processes, each loading the laws (Linux: one SO_REUSEPORT socket each)")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true",
@@ -37,8 +40,10 @@ def cmd_serve(args) -> int:
         raise ValueError(f"--max-body-bytes={limit} must be > 0")
     if args.workers < 1:
         raise ValueError(f"--workers={args.workers} must be >= 1")
+    save = args.allow_save and not args.no_save
     if args.workers == 1:
-        app = create_app(args.law_dir, max_body_bytes=limit, allow_fit_save=not args.no_save)
+        app = create_app(args.law_dir, max_body_bytes=limit, allow_fit_save=save)
+        _announce(args, save, len(app.state.store.all()[0]))
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
                     proxy_headers=args.proxy_headers, http=_http_protocol())
         return 0
@@ -50,7 +55,8 @@ def cmd_serve(args) -> int:
         raise FileNotFoundError(f"{args.law_dir}: law directory does not exist")
     os.environ["PYGZLAW_SERVE_LAW_DIR"] = str(Path(args.law_dir).resolve())
     os.environ["PYGZLAW_SERVE_MAX_BODY"] = str(limit)
-    os.environ["PYGZLAW_SERVE_SAVE"] = "0" if args.no_save else "1"
+    os.environ["PYGZLAW_SERVE_SAVE"] = "1" if save else "0"
+    _announce(args, save, sum(1 for p in Path(args.law_dir).glob("*.json")))
     # One BLAS/OpenMP thread per worker unless told otherwise: K workers with a thread per core
     # each would oversubscribe the cores during POST /fit. Workers are spawned, so they read this.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -105,6 +111,16 @@ def _run_reuseport_workers(args) -> int:
             if p.is_alive():
                 p.kill()
     return code
+
+
+def _announce(args, save: bool, n_laws: int) -> None:
+    """One line on stderr: where the service listens and where its docs are."""
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}"
+    print(f"pygzlaw serve: {n_laws} law file(s) from {args.law_dir}; listening on {url} "
+          f"({args.workers} worker(s)); API docs {url}/docs; POST /fit "
+          f"{'may save laws (--allow-save)' if save else 'saves nothing (--allow-save to allow)'}",
+          file=sys.stderr, flush=True)
 
 
 def _http_protocol():

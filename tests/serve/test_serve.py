@@ -47,7 +47,7 @@ def base_url(law_dir):
     from pygzlaw.serve.app import create_app
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(law_dir, max_body_bytes=64 * 1024), host="127.0.0.1",
+    server = uvicorn.Server(uvicorn.Config(create_app(law_dir, max_body_bytes=64 * 1024, allow_fit_save=True), host="127.0.0.1",
                                            port=port, log_level="error"))
     th = threading.Thread(target=server.run, daemon=True)
     th.start()

@@ -31,7 +31,8 @@ def test_serve_workers(tmp_path, workers):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "pygzlaw", "serve", str(tmp_path), "--port", str(port),
-                             "--workers", str(workers), "--log-level", "error"], env=env, cwd=str(REPO))
+                             "--workers", str(workers), "--log-level", "error"], env=env, cwd=str(REPO),
+                            stderr=subprocess.PIPE, text=True)
     kids = []
     try:
         url = f"http://127.0.0.1:{port}"
@@ -50,15 +51,24 @@ def test_serve_workers(tmp_path, workers):
                 assert r.status_code == 200 and r.json()["lo"][0] <= r.json()["loss"][0] <= r.json()["hi"][0]
             r = c.post("/laws/chin/predict", json={"n_params": -1, "n_tokens": 2e10})
             assert r.status_code == 422 and "n_params" in r.json()["message"]
+            # Without --allow-save an HTTP request writes nothing into the law directory.
+            pts = [{"N": n, "D": d, "loss": 1.8 + 480 / n ** 0.35 + 2000 / d ** 0.37}
+                   for n in (1e7, 1e8, 1e9) for d in (1e9, 1e10, 1e11)]
+            r = c.post("/fit", json={"points": pts, "grid": "muennighoff", "name": "posted"})
+            assert r.status_code == 403 and "--allow-save" in r.json()["message"]
+            assert not (tmp_path / "posted.json").exists()
         if workers > 1 and sys.platform.startswith("linux"):
             kids = [int(x) for x in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
             assert len(kids) >= workers
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            err = proc.communicate(timeout=15)[1]
         except subprocess.TimeoutExpired:
             proc.kill()
+            err = proc.communicate()[1]
+    assert f"listening on http://127.0.0.1:{port} ({workers} worker(s))" in err, err
+    assert f"API docs http://127.0.0.1:{port}/docs" in err and "saves nothing" in err
     deadline = time.monotonic() + 15       # the workers leave with the supervisor
     while any(Path(f"/proc/{k}").exists() for k in kids) and time.monotonic() < deadline:
         time.sleep(0.1)

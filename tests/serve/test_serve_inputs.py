@@ -73,3 +73,17 @@ def test_api_docs_load_their_assets_from_the_server(client, page, assets):
         a = client.get(u)
         assert a.status_code == 200 and len(a.content) > 1000, u
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_fit_with_a_name_writes_nothing_unless_the_server_allows_it(tmp_path):
+    pts = [{"N": n, "D": d, "loss": 1.69 + 406.4 / n ** 0.34 + 410.7 / d ** 0.28}
+           for n in (1e7, 1e8, 1e9) for d in (1e9, 1e10, 1e11)]
+    body = {"points": pts, "grid": "muennighoff", "name": "mine"}
+    with TestClient(create_app(tmp_path)) as c:
+        r = c.post("/fit", json=body)
+        assert r.status_code == 403 and "pygzlaw serve --allow-save" in r.json()["message"]
+        assert list(tmp_path.iterdir()) == []
+        assert c.post("/fit", json={**body, "name": None}).status_code == 200  # fit, not saved
+    with TestClient(create_app(tmp_path, allow_fit_save=True)) as c:
+        assert c.post("/fit", json=body).status_code == 200
+    assert (tmp_path / "mine.json").is_file()
