@@ -465,10 +465,24 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
                 yield (BAD, 1, "undecodable", str(exc))
                 return
             except json.JSONDecodeError as exc:
-                yield (BAD, exc.lineno, "invalid_json", exc.msg)
+                yield (BAD, exc.lineno, "invalid_json", f"{exc.msg} at column {exc.colno}")
                 return
             for i, obj in enumerate(items):
                 yield _json_doc(obj, i, keys, field_name)
+            return
+        first = next((ln for ln in head.split(b"\n") if ln.strip()), b"")
+        if first.lstrip()[:1] == b"{" and not _parses(first):
+            # One JSON object spread over several lines (pretty-printed): one document.
+            data = head + stream.read()
+            try:
+                obj = json.loads(data)
+            except UnicodeDecodeError as exc:
+                yield (BAD, 1, "undecodable", str(exc))
+                return
+            except json.JSONDecodeError as exc:
+                yield (BAD, exc.lineno, "invalid_json", f"{exc.msg} at column {exc.colno}")
+                return
+            yield _json_doc(obj, 0, keys, field_name)
             return
         stream = _Prepend(head, stream)
     line_no = 0
@@ -515,6 +529,14 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
                 continue
             yield _json_doc(obj, i, keys, field_name)
         pos[0] = line_no
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _json_doc(obj, i: int, keys: list[str], field_name: str):

@@ -255,3 +255,16 @@ def test_lone_surrogate_in_tokenizer_mode_is_bad_input(tmp_path):
     s = _scan(p, tokenizer=str(tmp_path / "tok.json"), window_tokens=4)
     assert s["overall"]["n_docs"] == 2 and s["overall"]["bad_input"] == {"undecodable": 1}
     assert s["bad_examples"][0]["line"] == 2 and "surrogate" in s["bad_examples"][0]["message"]
+
+
+@pytest.mark.parametrize("bom", [b"", readers.UTF8_BOM])
+def test_pretty_printed_json_object_is_one_document(tmp_path, bom):
+    doc = {"id": 7, "text": TEXT, "meta": {"lang": "en"}}
+    (tmp_path / "one.json").write_bytes(bom + json.dumps(doc, indent=2).encode())
+    (tmp_path / "one.jsonl").write_text(json.dumps(doc) + "\n")
+    a, b = _scan(tmp_path / "one.json"), _scan(tmp_path / "one.jsonl")
+    assert a["overall"]["bad_input_total"] == 0 and a["overall"]["n_docs"] == 1
+    assert a["overall"]["n_windows"] == b["overall"]["n_windows"] > 0
+    (tmp_path / "bad.json").write_text('{\n  "text": "x",\n  "oops"\n}\n')
+    s = _scan(tmp_path / "bad.json")
+    assert s["bad_examples"][0]["line"] == 4 and s["bad_examples"][0]["kind"] == "invalid_json"
