@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pygzlaw.laws._threads import one_blas_thread
 from pygzlaw.laws.forms import ChinchillaParams, DataConstrainedParams, as_float64
 from pygzlaw.laws.identify import FitWarning
 
@@ -212,6 +213,31 @@ class _Objective:
         out = h.sum(-1)
         return np.where(np.isfinite(out), out, np.inf)
 
+    def fg(self, rd: float, rn: float, weights=None):
+        """Objective and its gradient in (R_D*, R_N*) at one point (analytic; for L-BFGS-B)."""
+        p = self.base
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ed = np.exp(-self.r_d / rd)
+            d_eff = np.where(self.rep_d, self.u + self.u * rd * (1.0 - ed), self.d)
+            dd = np.where(self.rep_d, self.u * ((1.0 - ed) - (self.r_d / rd) * ed), 0.0)   # d D' / d R_D*
+            en = np.exp(-self.r_n / rn)
+            n_eff = self.u_n + self.u_n * rn * (1.0 - en)
+            dn = self.u_n * ((1.0 - en) - (self.r_n / rn) * en)                            # d N' / d R_N*
+            tn = p.A * n_eff ** -p.alpha
+            td = p.B * d_eff ** -p.beta
+            s = p.E + tn + td
+            r = np.log(s) - self.log_l
+            psi = np.clip(r, -self.delta, self.delta)
+            h = psi * (r - 0.5 * psi)
+            if weights is not None:
+                h, psi = h * weights, psi * weights
+            f = float(h.sum())
+            g_rd = float(np.dot(psi, -p.beta * td / d_eff * dd / s))
+            g_rn = float(np.dot(psi, -p.alpha * tn / n_eff * dn / s))
+        if not (math.isfinite(f) and math.isfinite(g_rd) and math.isfinite(g_rn)):
+            return math.inf, np.zeros(2)
+        return f, np.array([g_rd, g_rn])
+
 
 def _prepare_dc(n_params, n_tokens, unique_tokens, loss):
     n = as_float64("n_params", n_params).ravel()
@@ -242,15 +268,17 @@ def _minimize(obj, x0, bounds, space, weights=None):
 
     if space == "log":
         def fun(v):
-            return float(obj(math.exp(v[0]), math.exp(v[1]), weights))
+            rd, rn = math.exp(v[0]), math.exp(v[1])
+            f, g = obj.fg(rd, rn, weights)
+            return f, g * np.array([rd, rn])                 # chain rule: d/d log R = R d/dR
         start = np.log(np.clip(x0, [b[0] for b in bounds], [b[1] for b in bounds]))
         bnd = [(math.log(lo), math.log(hi)) for lo, hi in bounds]
     else:
         def fun(v):
-            return float(obj(v[0], v[1], weights))
+            return obj.fg(v[0], v[1], weights)
         start = np.clip(x0, [b[0] for b in bounds], [b[1] for b in bounds])
         bnd = list(bounds)
-    res = minimize(fun, start, method="L-BFGS-B", bounds=bnd,
+    res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bnd,
                    options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000})
     x = np.exp(res.x) if space == "log" else np.asarray(res.x, dtype=np.float64)
     return x, float(res.fun), bool(res.success)
@@ -309,6 +337,14 @@ def fit_data_constrained(n_params, n_tokens, unique_tokens, loss, base: Chinchil
         ValueError: mismatched lengths, too few points, bad bounds/starts/grid, non-positive input,
             or no start giving a finite objective.
     """
+    with one_blas_thread():
+        return _fit_data_constrained(n_params, n_tokens, unique_tokens, loss, base, grid=grid, starts=starts,
+                                     bounds=bounds, space=space, huber_delta=huber_delta, n_boot=n_boot, seed=seed,
+                                     profile=profile, n_profile=n_profile, warn=warn)
+
+
+def _fit_data_constrained(n_params, n_tokens, unique_tokens, loss, base, *, grid, starts, bounds, space, huber_delta,
+                          n_boot, seed, profile, n_profile, warn):
     t0 = time.perf_counter()
     n, d, u, log_l = _prepare_dc(n_params, n_tokens, unique_tokens, loss)
     if not (huber_delta > 0 and math.isfinite(huber_delta)):
@@ -382,7 +418,7 @@ def fit_data_constrained(n_params, n_tokens, unique_tokens, loss, base: Chinchil
     res.warnings = msgs
     if warn:
         for m in msgs:
-            warnings.warn(m, FitWarning, stacklevel=2)
+            warnings.warn(m, FitWarning, stacklevel=3)
     res.seconds = time.perf_counter() - t0
     return res
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pygzlaw.laws._threads import one_blas_thread
 from pygzlaw.laws.data_constrained import fit_data_constrained
 from pygzlaw.laws.forms import ErrorParams, OvertrainParams, as_float64, downstream_error, overtrain_loss
 
@@ -68,7 +69,7 @@ def _best_curve_fit(model, x, y, starts):
     from scipy.optimize import curve_fit
 
     best, best_sse, n_ok = None, np.inf, 0
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with np.errstate(all="ignore"), warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore")
         for p0 in starts:
             try:
@@ -473,7 +474,7 @@ def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish
         lo = [math.log(a_lo)] + [b_lo] * p + [t_lo] * p
         hi = [math.log(a_hi)] + [b_hi] * p + [t_hi] * p
         if a_lo < a_hi and b_lo < b_hi and t_lo < t_hi:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), one_blas_thread():
                 r = least_squares(resid, np.clip(x0, lo, hi), bounds=(lo, hi), method="trf", x_scale="jac",
                                   xtol=1e-12, ftol=1e-15, gtol=1e-15, max_nfev=2000)
             s_new = float(np.sum(r.fun ** 2))

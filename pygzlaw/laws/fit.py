@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from pygzlaw.laws._threads import one_blas_thread
 from pygzlaw.laws.forms import ChinchillaParams, as_float64
 
 __all__ = ["GRIDS", "make_grid", "Constraint", "MINIMA_TOL", "FitResult", "ConvergenceError", "fit_chinchilla", "bootstrap_chinchilla",
@@ -586,7 +587,8 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
                                           ftol=1e-15, gtol=1e-11)
         xq = con.to_full(zq) if con.active else zq
         for j, i in enumerate(pi):
-            xp, fp, okp = _scipy_polish(xq[j], log_n, log_d, log_l, huber_delta, con=con)
+            with one_blas_thread():            # scipy's L-BFGS-B on 5 numbers: BLAS threads only cost
+                xp, fp, okp = _scipy_polish(xq[j], log_n, log_d, log_l, huber_delta, con=con)
             if not (np.isfinite(fp) and fp <= fq[j]):
                 xp, fp, okp = xq[j], float(fq[j]), bool(sq[j] in _CONVERGED)
             cand[j] = (xp, fp)
@@ -704,7 +706,7 @@ def scipy_loop_fit(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
         return _huber_1d(v, log_n, log_d, log_l, huber_delta)
 
     best_x, best_f = None, np.inf
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"), one_blas_thread():
         for x in x0:
             res = minimize(fun, x, jac=True, method="L-BFGS-B")
             if np.isfinite(res.fun) and res.fun < best_f:

@@ -32,12 +32,14 @@ def fit_chinchilla_reference(n_params, n_tokens, loss, *, grid="muennighoff", hu
     """
     from scipy.optimize import minimize
 
+    from pygzlaw.laws._threads import one_blas_thread
+
     n_params = as_float64("n_params", n_params)
     n_tokens = as_float64("n_tokens", n_tokens)
     loss = as_float64("loss", loss)
     best_x, best_f = None, np.inf
     for x0 in make_grid(grid):
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), one_blas_thread():
             res = minimize(huber_objective_reference, x0, args=(n_params, n_tokens, loss, huber_delta),
                            method="L-BFGS-B")
         if np.isfinite(res.fun) and res.fun < best_f:
