@@ -14,7 +14,7 @@ unfused one at vocab 32001, d 256, 32 x 256 tokens (8 x 256 with --quick): speed
 (interleaved medians) and peak memory, measured as the peak RSS above the inputs of a fresh
 process per variant (torch's CPU allocator keeps no peak statistics).
 
-Usage: python bench/bench_kernels.py [--quick] [--json PATH]
+Usage: python bench/bench_kernels.py [--quick] [--json PATH] [--op rms_norm ...]
 ``run(quick) -> dict`` returns the document (bench/bench_trainer.py includes it).
 Summary: device, fused_ce_memory_ratio (unfused peak / fused peak), and per op
 speedup_vs_torch / speedup_vs_compile (reference time / Triton time) on a GPU;
@@ -149,7 +149,7 @@ def _gpu_peak_mb(fn) -> float:
 
 def _run_gpu(quick: bool, *, device: str = "cuda", dims: dict = GPU_DIMS,
              compile_backend: str = "inductor", runs: int | None = None,
-             inner: int | None = None) -> tuple[dict, list]:
+             inner: int | None = None, ops: tuple[str, ...] | None = None) -> tuple[dict, list]:
     """The GPU section. ``device="cpu"`` (tiny dims, interpreter) only exercises the code."""
     runs = runs or (5 if quick else 15)
     inner = inner or (5 if quick else 20)
@@ -158,6 +158,8 @@ def _run_gpu(quick: bool, *, device: str = "cuda", dims: dict = GPU_DIMS,
     rows = []
     summary = {"device": torch.cuda.get_device_name() if on_cuda else device}
     for op, leaves, other, variants in _gpu_cases(quick, device, dims, compile_backend):
+        if ops and op not in ops:
+            continue
         steps, errors = {}, {}
         for name, fn in variants.items():
             step = _fwd_bwd(fn, leaves, other)
@@ -275,9 +277,13 @@ def _run_cpu(quick: bool) -> tuple[dict, list]:
     return summary, rows
 
 
-def run(quick: bool = False) -> dict:
-    """Run the bench; returns the JSON document (without writing it)."""
-    summary, rows = _run_gpu(quick) if torch.cuda.is_available() else _run_cpu(quick)
+OPS = ("rms_norm", "swiglu", "apply_rope", "fused_linear_cross_entropy")
+
+
+def run(quick: bool = False, ops: tuple[str, ...] | None = None) -> dict:
+    """Run the bench (on a GPU: only ``ops`` when given); returns the JSON document."""
+    summary, rows = (_run_gpu(quick, ops=ops) if torch.cuda.is_available()
+                     else _run_cpu(quick))
     return {"bench": "kernels", "quick": quick, "commit": _commit(),
             "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
@@ -291,8 +297,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller batch, fewer runs")
     ap.add_argument("--json", help="write the JSON document here")
+    ap.add_argument("--op", action="append", choices=OPS,
+                    help="GPU only: bench this op (repeatable; default all)")
     args = ap.parse_args(argv)
-    write_json(args.json, run(args.quick))
+    write_json(args.json, run(args.quick, tuple(args.op) if args.op else None))
     return 0
 
 
