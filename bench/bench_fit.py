@@ -10,6 +10,9 @@ One core: BLAS threads are pinned to 1 before numpy loads. (With OpenBLAS's defa
 on this shared 2-core machine, scipy's L-BFGS-B spends ~0.7 ms per iteration spinning threads,
 which would inflate the baseline ~20x.)
 
+Both are timed ``runs`` times, interleaved round by round (bench/_harness.time_interleaved), and
+the medians compared.
+
 Usage: python bench/bench_fit.py [--quick] [--json PATH]
 Summary: fit_seconds_4500, speedup_vs_loop, objective_ratio (ours / loop's best; <= 1 is equal or
 better), bootstrap_1000_seconds.
@@ -25,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _harness import median, quantiles, time_runs, write_json  # noqa: E402  (one BLAS thread; before numpy)
+from _harness import median, quantiles, time_interleaved, time_runs, write_json  # noqa: E402  (one BLAS thread; before numpy)
 
 import numpy as np  # noqa: E402
 
@@ -56,27 +59,29 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     (n, d, loss), source = load_points()
-    runs = 2 if args.quick else 5
+    runs = 2 if args.quick else 3
     rows = []
 
-    # ours: 4500 starts, batched
-    results = []
-    times = time_runs(lambda: results.append(fit_chinchilla(n, d, loss, grid="hoffmann")), runs=runs, warmup=1)
-    ours = results[-1]
-    t_ours = median(times)
-    rows.append({"name": "pygzlaw fit_chinchilla (4500 starts, batched)", "unit": "s", **quantiles(times),
-                 "objective": ours.objective, "params": ours.params.to_dict()})
-    print(f"ours: {t_ours:.3f} s, objective {ours.objective:.12g}", file=sys.stderr)
-
-    # baseline: one scipy L-BFGS-B call per start
+    # ours (4500 starts, batched) and the baseline (one scipy L-BFGS-B call per start), interleaved
+    # round by round and timed the same number of times, so drift on this shared machine hits both.
     grid = make_grid("hoffmann")
     sub = grid[::3] if args.quick else grid
-    x_loop, f_loop, t_loop_sub = scipy_loop_fit(n, d, loss, grid=sub)
-    t_loop = t_loop_sub * grid.shape[0] / sub.shape[0]
+    results, loop_results = [], []
+    times = time_interleaved({"ours": lambda: results.append(fit_chinchilla(n, d, loss, grid="hoffmann")),
+                              "loop": lambda: loop_results.append(scipy_loop_fit(n, d, loss, grid=sub))},
+                             runs=runs, warmup=0 if args.quick else 1)
+    ours = results[-1]
+    t_ours = median(times["ours"])
+    rows.append({"name": "pygzlaw fit_chinchilla (4500 starts, batched)", "unit": "s", **quantiles(times["ours"]),
+                 "objective": ours.objective, "params": ours.params.to_dict()})
+    print(f"ours: {t_ours:.3f} s, objective {ours.objective:.12g}", file=sys.stderr)
+    _, f_loop, _ = loop_results[-1]
+    scale = grid.shape[0] / sub.shape[0]
+    t_loop = median(times["loop"]) * scale
     rows.append({"name": "scipy L-BFGS-B per start", "unit": "s", "starts_run": int(sub.shape[0]),
-                 "seconds_run": t_loop_sub, "seconds_4500": t_loop, "objective": f_loop})
-    print(f"loop: {t_loop_sub:.2f} s for {sub.shape[0]} starts ({t_loop:.1f} s for 4500), objective {f_loop:.12g}",
-          file=sys.stderr)
+                 **quantiles(times["loop"]), "seconds_4500": t_loop, "objective": f_loop})
+    print(f"loop: {median(times['loop']):.2f} s for {sub.shape[0]} starts ({t_loop:.1f} s for 4500), "
+          f"objective {f_loop:.12g}", file=sys.stderr)
 
     # 1000 bootstrap refits, warm-started from the full fit's best minima
     btimes = time_runs(lambda: bootstrap_chinchilla(n, d, loss, ours, n_boot=1000, seed=0),
