@@ -168,3 +168,33 @@ def test_service_lists_and_evaluates_family_laws(files, tmp_path):
         assert r.status_code == 422 and "/evaluate" in r.json()["message"]
         r = c.post("/laws/qqt/evaluate", json={"inputs": {"pool": "best"}})
         assert r.status_code == 422 and "missing ['n_seen']" in r.json()["message"]
+
+
+def test_cli_chinchilla_tie_and_fix(tmp_path, capsys):
+    from lawsdata import synthetic_runs
+
+    n, d, loss = synthetic_runs()
+    path = _write(tmp_path / "runs.csv", ["N", "D", "loss"], zip(n, d, loss))
+    out = tmp_path / "law.json"
+    assert main(["fit", str(path), "--grid", "muennighoff", "--tie", "alpha=beta", "--fix", "E=1.8", "-o", str(out),
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["params"]["E"] == 1.8 and doc["params"]["alpha"] == doc["params"]["beta"]
+    assert load_law(out).fit_info["constraint"] == {"tie": "alpha=beta", "fixed": {"E": 1.8}}
+    assert main(["fit", str(path), "--fix", "C=1"]) != 0
+    assert "fix: unknown parameter 'C'" in capsys.readouterr().err
+    assert main(["fit", str(path), "--grid", "default"]) != 0
+    assert "--grid default applies to --law data-constrained" in capsys.readouterr().err
+
+
+def test_cli_isoflop_law_and_predict(tmp_path, capsys):
+    p = MUENNIGHOFF_PARAMS.base
+    rows = [(n, c / (6 * n), float(chinchilla_loss(n, c / (6 * n), p)))
+            for c in np.geomspace(1e18, 1e21, 4) for n in np.geomspace(1e7, 3e9, 14) if 1 <= c / (6 * n * n) <= 2000]
+    path = _write(tmp_path / "iso.csv", ["N", "D", "loss"], rows)
+    out = tmp_path / "iso.json"
+    assert main(["fit", str(path), "--law", "isoflop", "--bootstrap", "20", "-o", str(out)]) == 0
+    assert "95% intervals: a" in capsys.readouterr().out
+    assert main(["predict", "--law", str(out), "--compute", "1e21", "--format", "json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["kind"] == "isoflop" and ev["n_params"][0] > 1e9
