@@ -36,14 +36,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pygzlaw.atomic import write_json
 from pygzlaw.laws.io import load_law
-from pygzlaw.laws.report import allocation_report
+from pygzlaw.serve.handlers import MAX_QUERY, allocate_body, law_for_allocate, predict_body
 
 __all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 1 << 20      # 1 MiB; larger bodies get 413
 DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI / ReDoc JavaScript and CSS, from fastapi-offline
 MAX_POINTS = 1000            # per POST /fit: 4500 starts x 1000 points is ~5 s of CPU
-MAX_QUERY = 10000             # values per predict/allocate request
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -129,26 +128,10 @@ class FitRequest(_Strict):
     overwrite: bool = False
 
 
-def _as_array(v):
-    return np.asarray(v if isinstance(v, list) else [v], dtype=np.float64), isinstance(v, list)
-
-
-def _out(arr, as_list):
-    """Result array -> JSON value (list, or float when the request gave scalars); ValueError if not finite."""
-    arr = np.asarray(arr, dtype=np.float64)
-    vals = arr.ravel().tolist()
-    # math.isfinite over a few Python floats: a numpy isfinite().all() costs ~3 us a call, 13 calls an allocate
-    if not all(map(math.isfinite, vals)):
-        raise ValueError("the result is not finite (overflow) at these inputs; they are far outside the law's range")
-    if not as_list:
-        return vals[0]
-    return vals if arr.ndim == 1 else arr.tolist()
-
-
 class NumbersJSON(JSONResponse):
     """JSONResponse encoded by orjson: ~2 us instead of ~24 us for an allocate answer (Python's float
     repr is most of json.dumps). Same numbers (shortest round-trip repr), shorter exponents (1e21,
-    not 1e+21). Only for bodies of finite floats and strings: orjson writes NaN as null (_out refuses
+    not 1e+21). Only for bodies of finite floats and strings: orjson writes NaN as null (result_value refuses
     non-finite results first)."""
 
     def render(self, content) -> bytes:
@@ -354,65 +337,6 @@ def _flatten_errors(errors) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-# The handlers below are shared by the FastAPI routes and the hot-path front (serve/fast.py), so
-# both answer with the same numbers; ``req`` is a pydantic request model or fast.py's plain copy.
-def _predict(law, req) -> dict:
-    """Response body of POST /laws/{name}/predict (loss in nats/token, intervals when the law has replicates)."""
-    n, n_list = _as_array(req.n_params)
-    d, d_list = _as_array(req.n_tokens)
-    as_list = n_list or d_list
-    if law.kind not in ("chinchilla", "data_dependent"):
-        if law.kind != "overtrain" or req.h is not None or req.epsilon is not None:
-            raise ValueError(f"law {law.name!r} is a {law.kind} law; POST /laws/{law.name}/evaluate with its "
-                             "inputs (see GET /laws/{name})" if law.kind != "overtrain" else
-                             f"law {law.name!r} is an overtrain law; h and epsilon do not apply")
-        return law.evaluate({"n_params": req.n_params, "n_tokens": req.n_tokens}, level=req.level)
-    n, d = np.broadcast_arrays(n, d)
-    out = {"law": law.name}
-    if law.kind == "data_dependent":
-        if req.h is None:
-            raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
-        out["h"] = req.h
-        out["loss"] = _out(law.predict(n, d, req.h, epsilon=req.epsilon), as_list)
-        if law.bootstrap is not None:
-            lo, hi = law.predict_interval(n, d, req.h, epsilon=req.epsilon, level=req.level)
-            out.update(level=req.level, lo=_out(lo, as_list), hi=_out(hi, as_list))
-    else:
-        if req.h is not None:
-            raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h is not accepted")
-        out["loss"] = _out(law.predict(n, d), as_list)
-        if law.bootstrap is not None:
-            lo, hi = law.predict_interval(n, d, level=req.level)
-            out.update(level=req.level, lo=_out(lo, as_list), hi=_out(hi, as_list))
-    return out
-
-
-def _allocate(law, req) -> dict:
-    """Response body of POST /laws/{name}/allocate and /allocate (N, D in counts, C in FLOPs)."""
-    c, as_list = _as_array(req.budget_flops)
-    out = allocation_report(law, c, h=req.h, epsilon=req.epsilon, level=req.level)
-    a = out.pop("allocation")
-    if "intervals" in out:
-        out["intervals"] = {k: {"lo": _out(lo, as_list), "hi": _out(hi, as_list)}
-                            for k, (lo, hi) in out["intervals"].items()}
-    for k in ("budget_flops", "n_params", "n_tokens", "tokens_per_param", "loss"):
-        out[k] = _out(getattr(a, k), as_list)
-    return out
-
-
-def _law_for_allocate(store, req):
-    """The law POST /allocate uses: req.law, else the directory's only data-dependent law."""
-    if req.law is not None:
-        return store.get(req.law)
-    if req.h is None:
-        raise ValueError("give h (gzip compressibility) or law")
-    laws, _ = store.all()
-    dd = [v for v in laws.values() if v.kind == "data_dependent"]
-    if len(dd) != 1:
-        raise ValueError(f"{len(dd)} data-dependent laws in the directory; name one with law=")
-    return dd[0]
-
-
 def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save: bool = False,
                fast_routes: bool = True) -> FastAPI:
     """Build the FastAPI app over ``law_dir`` (a directory of ``*.json`` law files).
@@ -476,7 +400,7 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
     # costs more than the law arithmetic itself.
     @app.post("/laws/{name}/predict")
     async def predict(name: str, req: PredictRequest):
-        return NumbersJSON(_predict(store.get(name), req))
+        return NumbersJSON(predict_body(store.get(name), req))
 
     @app.post("/laws/{name}/evaluate")
     async def evaluate(name: str, req: EvaluateRequest):
@@ -488,11 +412,11 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
 
     @app.post("/laws/{name}/allocate")
     async def allocate_law(name: str, req: AllocateRequest):
-        return NumbersJSON(_allocate(store.get(name), req))
+        return NumbersJSON(allocate_body(store.get(name), req))
 
     @app.post("/allocate")
     async def allocate_by_h(req: AllocateByHRequest):
-        return NumbersJSON(_allocate(_law_for_allocate(store, req), req))
+        return NumbersJSON(allocate_body(law_for_allocate(store, req), req))
 
     @app.post("/fit")
     def fit(req: FitRequest):  # sync: runs in the threadpool, a 4500-start fit takes ~1-2 s of CPU
