@@ -302,9 +302,13 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
         callback: optional callback(dataset_name) called before each per-dataset fit.
 
     Returns:
-        DataDependentLaw.
+        DataDependentLaw; each ``datasets`` record carries its runs' identifiability report
+        (laws.identify); a FitWarning names datasets with unidentified or weak parameters.
     """
+    import warnings
+
     from pygzlaw.laws.fit import bootstrap_chinchilla, fit_chinchilla
+    from pygzlaw.laws.identify import FitWarning, identifiability_report
 
     datasets = list(datasets)
     hs, params, records, runs, boots = [], [], [], [], []
@@ -323,6 +327,12 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
         if n_boot:
             boots.append(bootstrap_chinchilla(ds["n_params"], ds["n_tokens"], ds["loss"], res, n_boot=n_boot,
                                               seed=seed + len(boots)))
+        rep = identifiability_report(ds["n_params"], ds["n_tokens"], bootstrap=boots[-1] if n_boot else None)
+        records[-1]["identifiability"] = rep.to_dict()
+        if not rep.ok:
+            warnings.warn(f"dataset {ds['name']!r} (H={ds['h']}): " + ", ".join(
+                f"{k} ({rep.verdict[k]})" for k in rep.unidentified + rep.weak) + " not well determined by its runs: "
+                + "; ".join(rep.reasons) + "; its parameters feed the regressions on H", FitWarning, stacklevel=2)
     regs = regress_params(hs, params)
     coef = None
     if n_boot:

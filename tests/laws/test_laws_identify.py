@@ -134,3 +134,17 @@ def test_case_08_cli(name, tmp_path, capsys):
     assert main(["allocate", "--law", str(out), "--compute", "1e23"]) == 0
     cap = capsys.readouterr()
     assert "cannot determine the compute-optimal split" in cap.err and "extrapolating far" in cap.err
+
+
+def test_data_dependent_fit_reports_each_dataset():
+    from pygzlaw.laws.data_dependent import fit_data_dependent
+
+    n, d, _ = synthetic_runs()
+    good = [{"name": f"grid{i}", "h": h, "n_params": n, "n_tokens": d, "loss": _loss(n, d, seed=i)}
+            for i, h in enumerate((0.2, 0.3))]
+    n2 = np.logspace(7, 10, 8)
+    bad = {"name": "ratio20", "h": 0.5, "n_params": n2, "n_tokens": 20 * n2, "loss": _loss(n2, 20 * n2)}
+    with pytest.warns(FitWarning, match=r"dataset 'ratio20' \(H=0.5\): A \(unidentified\)"):
+        law = fit_data_dependent(good + [bad], grid="muennighoff")
+    assert law.datasets[0]["identifiability"]["unidentified"] == []
+    assert law.datasets[2]["identifiability"]["allocation"] == "unidentified"
