@@ -397,6 +397,8 @@ def _txt_events(stream, txt_unit: str, check_utf8: bool, pos: list):
         i = 0
         for lines in _iter_line_blocks(stream):
             for line in lines:
+                if line[-1:] == b"\r":  # a CRLF line end is the line end, not text
+                    line = line[:-1]
                 if check_utf8:
                     try:
                         line.decode("utf-8")

@@ -268,3 +268,14 @@ def test_pretty_printed_json_object_is_one_document(tmp_path, bom):
     (tmp_path / "bad.json").write_text('{\n  "text": "x",\n  "oops"\n}\n')
     s = _scan(tmp_path / "bad.json")
     assert s["bad_examples"][0]["line"] == 4 and s["bad_examples"][0]["kind"] == "invalid_json"
+
+
+def test_txt_lines_with_crlf_ends_score_like_lf(tmp_path):
+    lines = [f"line {i} of a text file saved on Windows, " * 3 for i in range(20)]
+    (tmp_path / "crlf.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    (tmp_path / "lf.txt").write_bytes(("\n".join(lines) + "\n").encode())
+    a = _scan(tmp_path / "crlf.txt", txt_unit="line")
+    b = _scan(tmp_path / "lf.txt", txt_unit="line")
+    assert a["overall"]["n_docs"] == b["overall"]["n_docs"] == 20
+    assert a["overall"]["stats"] == b["overall"]["stats"]
+    assert a["overall"]["window_raw_bytes"] == b["overall"]["window_raw_bytes"]
