@@ -398,6 +398,9 @@ def cmd_plot(args) -> int:
     from pygzlaw.laws.io import read_points
 
     law = _load(args.law)
+    if law.kind not in ("chinchilla", "data_dependent"):
+        raise ValueError(f"{args.law} is a {law.kind} law; plot draws chinchilla and data-dependent laws "
+                         "(for IsoFLOP curves: --isoflop with --points)")
     out = Path(args.out_dir)
     written = []
     if law.kind == "data_dependent":
