@@ -2,19 +2,24 @@
 
 Per grammar: a Chinchilla law L(N, D) = E + A/N^alpha + B/D^beta fit by Approach 3 with
 bootstrap intervals (``pygzlaw.laws.ChinchillaLaw``), its compute-optimal frontier
-N_opt proportional to C^a, a = beta/(alpha+beta) (Hoffmann et al. 2022, Eq. 4). Across grammars:
+N_opt proportional to C^a, a = beta/(alpha+beta) (Hoffmann et al. 2022, Eq. 4). Across grammars
+(every fitted grammar, flagged ones marked):
 each parameter regressed on H (``regress_params``: slope, intercept, r, p), the data-dependent
 law L(N, D, H) (``fit_data_dependent``) and the H where the frontier crosses Chinchilla's 1:1
 line (a(H) = 0.5).
 
 A per-grammar fit that the grid cannot identify is flagged and kept out of the served laws and
 of the regressions: fewer than 3 distinct N or D (alpha/A or beta/B undetermined), fewer than 6
-runs, a failed fit, an exponent at the edge of its plausible range, or a bootstrap interval of
-alpha or beta wider than the estimate's scale (IDENT_* constants below).
+runs, a fit refused or failed (``laws.identify``: e.g. D a power of N), a parameter at a bound
+(E driven to 0, an exponent outside EXPONENT_RANGE, A or B beyond 1e12), or a bootstrap interval
+of alpha or beta wider than MAX_REL_INTERVAL times its estimate (the frontier exponent
+a = beta/(alpha+beta) is then undetermined). The laws package's own, stricter "weak" verdicts
+(e.g. an interval of A wider than a factor 10) are reported as notes, not flags.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +29,8 @@ __all__ = ["GrammarFit", "StudyAnalysis", "analyze", "identifiability_flags"]
 MIN_DISTINCT = 3            # distinct N (and D) values: 2 points fix a line, not a power law plus offset
 MIN_RUNS = 6                # five parameters plus one degree of freedom (laws.fit.MIN_POINTS)
 EXPONENT_RANGE = (0.01, 3.0)
-MAX_REL_INTERVAL = 2.0      # bootstrap interval width / estimate, for alpha and beta
+MAX_REL_INTERVAL = 1.0      # bootstrap interval width / estimate, for alpha and beta
+MIN_E_FRACTION = 1e-4       # E below this fraction of the smallest loss: the fit drove E to its bound 0
 MAX_LOG10_COEF = 12.0       # A or B beyond 1e12: the fit traded a coefficient against an exponent
 
 
@@ -43,6 +49,7 @@ class GrammarFit:
     intervals: dict | None = None
     frontier: dict | None = None            # {"a", "b", "G", "tokens_per_param_at_ref"}
     flags: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -53,16 +60,19 @@ class GrammarFit:
 @dataclass
 class StudyAnalysis:
     grammars: list
-    regressions: dict | None = None         # {param: Regression} over served grammars
+    regressions: dict | None = None         # {param: Regression} over every fitted grammar
     regression_note: str | None = None
+    regression_inputs: list = field(default_factory=list)
+    regression_flagged: list = field(default_factory=list)  # flagged fits among the inputs
     dd_law: object = None                   # DataDependentLaw or None
+    dd_served: bool = False                 # True when no input fit is flagged
     crossings_h: list = field(default_factory=list)        # a(H) = 0.5 from L(N, D, H)
     crossings_interp: list = field(default_factory=list)   # between adjacent grammars' fitted a
     ref_budget_flops: float | None = None
     level: float = 0.95
 
 
-def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, intervals=None) -> list[str]:
+def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, intervals=None, min_loss=None) -> list[str]:
     """Reasons a grammar's fit is not identifiable from its grid (empty list = fine)."""
     flags = []
     if n_runs < MIN_RUNS:
@@ -74,6 +84,9 @@ def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, interval
     if law is None:
         return flags
     p = law.params
+    if min_loss is not None and p.E < MIN_E_FRACTION * min_loss:
+        flags.append(f"E = {p.E:.3g} was driven to its bound 0: the runs do not reach the irreducible loss, so E "
+                     "(and with it A, alpha) is not determined; add larger N and D")
     lo, hi = EXPONENT_RANGE
     for k in ("alpha", "beta"):
         v = getattr(p, k)
@@ -115,14 +128,13 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
     Returns:
         StudyAnalysis.
     """
-    from pygzlaw.laws import ChinchillaLaw, fit_data_dependent, frontier_exponents, regress_params
+    from pygzlaw.laws import ChinchillaLaw, frontier_exponents, regress_params
     from pygzlaw.laws.allocate import allocate
 
     done = [r for r in runs if r["status"] == "done" and r["val_loss"] is not None
             and math.isfinite(r["val_loss"]) and r["N"] and r["D"]]
     c_max = max((6.0 * r["N"] * r["D"] for r in done), default=None)
     out = StudyAnalysis(grammars=[], ref_budget_flops=c_max, level=level)
-    data = {}
     for i, g in enumerate(sorted(grammars, key=lambda g: (g["H_median"] is None, g["H_median"] or 0, g["name"]))):
         rows = [r for r in done if r["grammar"] == g["name"]]
         n = np.array([r["N"] for r in rows], dtype=np.float64)
@@ -133,16 +145,21 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
         pre = identifiability_flags(gf.n_runs, gf.n_distinct_n, gf.n_distinct_d)
         if len(rows) >= MIN_RUNS:
             try:
-                gf.law = ChinchillaLaw.fit(n, d, loss, grid=grid, n_boot=n_boot, seed=seed + i, name=g["name"],
-                                           meta={"grammar": g["name"], "H": g["H_median"], "H_std": g["H_std"],
-                                                 "n_runs": len(rows), "source": "pygzlaw reproduce"})
-            except ValueError as exc:          # ConvergenceError is a ValueError
-                gf.error = f"fit failed: {exc}"
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    gf.law = ChinchillaLaw.fit(n, d, loss, grid=grid, n_boot=n_boot, seed=seed + i,
+                                               name=g["name"],
+                                               meta={"grammar": g["name"], "H": g["H_median"], "H_std": g["H_std"],
+                                                     "n_runs": len(rows), "source": "pygzlaw reproduce"})
+                gf.notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+            except ValueError as exc:          # NotIdentifiableError and ConvergenceError are ValueErrors
+                gf.error = f"fit refused or failed: {exc}"
                 pre.append(gf.error)
         if gf.law is not None:
             if n_boot and gf.law.bootstrap is not None and len(gf.law.bootstrap) > 1:
                 gf.intervals = gf.law.param_intervals(level=level)
-            gf.flags = identifiability_flags(gf.n_runs, gf.n_distinct_n, gf.n_distinct_d, gf.law, gf.intervals)
+            gf.flags = identifiability_flags(gf.n_runs, gf.n_distinct_n, gf.n_distinct_d, gf.law, gf.intervals,
+                                             min_loss=float(loss.min()))
             try:
                 a, b, g_ = frontier_exponents(gf.law.params)
                 tpp = float(allocate(c_max, gf.law.params).tokens_per_param) if c_max else None
@@ -152,24 +169,52 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
         else:
             gf.flags = pre
         out.grammars.append(gf)
-        if gf.served:
-            data[gf.name] = {"name": gf.name, "h": gf.h, "n_params": n, "n_tokens": d, "loss": loss}
 
-    served = [g for g in out.grammars if g.served]
-    hs = [g.h for g in served]
-    if len(served) < 3:
-        out.regression_note = (f"{len(served)} grammar(s) with an identifiable law; the regressions on H and "
+    # The paper regresses every dataset's fit on H. Flagged fits take part (the report marks the
+    # regressions as indicative), but L(N, D, H) is served only when none of its inputs is flagged.
+    fitted = [g for g in out.grammars if g.law is not None and g.frontier is not None]
+    out.regression_inputs = [g.name for g in fitted]
+    out.regression_flagged = [g.name for g in fitted if not g.served]
+    hs = [g.h for g in fitted]
+    if len(fitted) < 3:
+        out.regression_note = (f"{len(fitted)} grammar(s) with a fitted law; the regressions on H and "
                                "L(N, D, H) need >= 3")
     elif np.ptp(hs) == 0:
-        out.regression_note = "all grammars with an identifiable law have the same H; no regression on H"
+        out.regression_note = "all grammars with a fitted law have the same H; no regression on H"
     else:
-        out.regressions = regress_params(hs, [g.law.params for g in served])
-        out.dd_law = fit_data_dependent(list(data.values()), grid=grid, n_boot=n_boot, seed=seed, name="study")
-        out.dd_law.meta = {"grammars": [g.name for g in served], "source": "pygzlaw reproduce"}
+        out.regressions = regress_params(hs, [g.law.params for g in fitted])
+        out.dd_law = _data_dependent_law(fitted, out.regressions)
+        out.dd_served = not out.regression_flagged
         out.crossings_h = out.dd_law.chinchilla_crossing()
     # Between adjacent grammars (by H): where the fitted frontier exponent a crosses 0.5.
-    pts = [(g.h, g.frontier["a"]) for g in served if g.frontier]
+    pts = [(g.h, g.frontier["a"]) for g in fitted]
     for (h0, a0), (h1, a1) in zip(pts, pts[1:]):
         if (a0 - 0.5) * (a1 - 0.5) < 0:
             out.crossings_interp.append(h0 + (0.5 - a0) * (h1 - h0) / (a1 - a0))
     return out
+
+
+def _data_dependent_law(served: list, regressions: dict):
+    """L(N, D, H) from the per-grammar fits already made (Pandey 2024, Sec. 5), without refitting them.
+
+    Bootstrap: replicate b's parameters of every grammar (the first n_min replicates each, n_min the
+    fewest any grammar kept) are regressed on H, giving the (n_min, 5, 2) slopes and intercepts
+    that DataDependentLaw uses for intervals (as laws.fit_data_dependent does after its own refits).
+    """
+    from pygzlaw.laws import DataDependentLaw
+
+    hs = np.array([g.h for g in served])
+    records = [{"name": g.name, "h": g.h, "params": g.law.params.to_dict(), "n_points": g.n_runs,
+                "objective": g.law.fit_info.get("objective")} for g in served]
+    boot = None
+    boots = [g.law.bootstrap for g in served]
+    if all(b is not None and len(b) > 1 for b in boots):
+        n_min = min(len(b) for b in boots)
+        y = np.stack([b[:n_min] for b in boots])            # (k, n_min, 5) E, A, B, alpha, beta
+        hc = hs - hs.mean()
+        slope = np.einsum("k,knp->np", hc, y - y.mean(axis=0)) / (hc @ hc)
+        intercept = y.mean(axis=0) - slope * hs.mean()
+        boot = np.stack([slope, intercept], axis=-1)        # (n_min, 5, 2)
+    return DataDependentLaw(regressions=regressions, h_range=(float(hs.min()), float(hs.max())), datasets=records,
+                            name="data_dependent", bootstrap=boot,
+                            meta={"grammars": [g.name for g in served], "source": "pygzlaw reproduce"})

@@ -7,7 +7,7 @@
     figures/frontiers.png       compute-optimal N_opt(C) and D_opt/N_opt per grammar against Chinchilla's
     figures/params_vs_H.png     each parameter against H with its regression line (when >= 3 laws)
     laws/<grammar>.json         served laws (pygzlaw serve <out>/laws serves the folder as it is)
-    laws/data_dependent.json    L(N, D, H) over the served grammars
+    laws/data_dependent.json    L(N, D, H) from the per-grammar fits (in laws-flagged/ when any of them is flagged)
     laws-flagged/<grammar>.json fits that the grid cannot identify (kept for inspection, not served)
     runs.csv            finished runs: dataset, H, N, D, loss (= final validation loss) ... (pygzlaw fit reads it)
     analysis.json       every number in the report, machine-readable
@@ -95,7 +95,7 @@ def build_report(out: str, *, store=None, config=None, db: str | None = None) ->
     figs = _figures(out, ana, runs)
     write_runs_csv(os.path.join(out, "runs.csv"), runs)
     summary = _summary_dict(ana, runs, meta_cfg, fit_s)
-    write_json(os.path.join(out, "analysis.json"), summary)
+    write_json(os.path.join(out, "analysis.json"), _finite(summary))
     write_text(os.path.join(out, "report.md"), _markdown(ana, runs, meta_cfg, figs, summary))
     return out
 
@@ -116,7 +116,8 @@ def _write_laws(out, ana) -> None:
         g.law.meta = {**g.law.meta, "flags": g.flags}
         save_law(g.law, os.path.join(out, "laws" if g.served else "laws-flagged", f"{g.name}.json"))
     if ana.dd_law is not None:
-        save_law(ana.dd_law, os.path.join(out, "laws", "data_dependent.json"))
+        ana.dd_law.meta = {**ana.dd_law.meta, "flagged_inputs": ana.regression_flagged}
+        save_law(ana.dd_law, os.path.join(out, "laws" if ana.dd_served else "laws-flagged", "data_dependent.json"))
 
 
 # --------------------------------------------------------------- figures
@@ -170,6 +171,7 @@ def _figures(out, ana, runs) -> dict:
                     ax.plot(d_line, chinchilla_loss(float(n), d_line, g.law.params), "--" if g.served else ":",
                             color=col, lw=1)
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
             ax.set_xlabel("training tokens D")
             ax.set_ylabel("validation loss (nats/token)")
             state = "" if g.served else (" (flagged)" if g.law is not None else " (no fit)")
@@ -180,17 +182,19 @@ def _figures(out, ana, runs) -> dict:
             ax.set_visible(False)
         figs["loss_vs_D"] = _save(fig, os.path.join(fdir, "loss_vs_D.png"))
     # 2. frontiers per grammar against Chinchilla's
-    served = [g for g in gs if g.served and g.frontier]
-    if served:
+    fitted = [g for g in gs if g.law is not None and g.frontier]
+    if fitted:
         cs = [6.0 * r["N"] * r["D"] for r in done]
         c = np.logspace(math.floor(math.log10(min(cs))), math.ceil(math.log10(max(cs))) + 3, 60)
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
         cmap = plt.get_cmap("plasma")
-        for i, g in enumerate(served):
-            col = cmap(i / max(len(served) - 1, 1))
+        for i, g in enumerate(fitted):
+            col = cmap(i / max(len(fitted) - 1, 1))
             n_opt, d_opt = compute_optimal(c, g.law.params)
-            ax1.plot(c, n_opt, color=col, label=f"{g.name} H={g.h:.3f} (a={g.frontier['a']:.2f})")
-            ax2.plot(c, d_opt / n_opt, color=col)
+            ls = "-" if g.served else ":"
+            ax1.plot(c, n_opt, ls, color=col, label=f"{g.name} H={g.h:.3f} (a={g.frontier['a']:.2f})"
+                     + ("" if g.served else ", flagged"))
+            ax2.plot(c, d_opt / n_opt, ls, color=col)
         n_ref, d_ref = compute_optimal(c, HOFFMANN_PARAMS)
         ax1.plot(c, n_ref, "k--", label="Chinchilla (Hoffmann et al.)")
         ax1.plot(c, n_ref[0] * (c / c[0]) ** 0.5, "k:", lw=0.8, label="1:1 line (a = 0.5)")
@@ -205,22 +209,21 @@ def _figures(out, ana, runs) -> dict:
         figs["frontiers"] = _save(fig, os.path.join(fdir, "frontiers.png"))
     # 3. parameters vs H with regression lines
     if ana.regressions:
+        served = fitted
         hs = np.array([g.h for g in served])
         h_line = np.linspace(hs.min(), hs.max(), 50)
         fig, axes = plt.subplots(1, 5, figsize=(18, 3.5))
         for ax, k in zip(axes, PARAMS):
             ys = np.array([getattr(g.law.params, k) for g in served])
-            if all(g.intervals for g in served):
-                lo = np.array([g.intervals[k]["lo"] for g in served])
-                hi = np.array([g.intervals[k]["hi"] for g in served])
-                ax.errorbar(hs, ys, yerr=[np.maximum(ys - lo, 0), np.maximum(hi - ys, 0)], fmt="o", ms=4,
-                            capsize=3)
-            else:
-                ax.plot(hs, ys, "o")
+            ok = np.array([g.served for g in served])
+            ax.plot(hs[ok], ys[ok], "o", color="C0", label="identifiable")
+            ax.plot(hs[~ok], ys[~ok], "o", mfc="none", color="C1", label="flagged")
+            ax.set_yscale("log" if k in ("A", "B") else "linear")
             reg = ana.regressions[k]
             ax.plot(h_line, reg(h_line), "r-", lw=1)
             ax.set_xlabel("gzip compressibility H")
             ax.set_title(f"{k}: slope {reg.slope:.3g}, r={reg.r:.2f}, p={reg.p_value:.2g}", fontsize=9)
+        axes[0].legend(fontsize=7)
         figs["params_vs_H"] = _save(fig, os.path.join(fdir, "params_vs_H.png"))
     return figs
 
@@ -240,13 +243,28 @@ def _summary_dict(ana, runs, meta_cfg, fit_s) -> dict:
         "grammars": [{
             "name": g.name, "H": g.h, "H_std": g.h_std, "vocab_size": g.vocab_size, "n_runs": g.n_runs,
             "distinct_N": g.n_distinct_n, "distinct_D": g.n_distinct_d, "served": g.served, "flags": g.flags,
+            "notes": g.notes,
             "params": g.law.params.to_dict() if g.law is not None else None, "intervals": g.intervals,
             "fit": g.law.fit_info if g.law is not None else None, "frontier": g.frontier} for g in ana.grammars],
         "regressions": {k: v.to_dict() for k, v in ana.regressions.items()} if ana.regressions else None,
-        "regression_note": ana.regression_note,
+        "regression_note": ana.regression_note, "regression_inputs": ana.regression_inputs,
+        "regression_flagged": ana.regression_flagged, "data_dependent_served": ana.dd_served,
         "frontier_crossing_h": ana.crossings_h, "frontier_crossing_h_interpolated": ana.crossings_interp,
         "reference_budget_flops": ana.ref_budget_flops, "level": ana.level,
     }
+
+
+def _finite(obj):
+    """JSON-safe copy: non-finite floats (a bootstrap spread can overflow) become None."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _g(x, digits=4) -> str:
@@ -306,10 +324,17 @@ def _markdown(ana, runs, meta_cfg, figs, summary) -> str:
     flagged = [g for g in ana.grammars if g.flags]
     if flagged:
         L.append("")
-        L.append("**Not identifiable from the grid (not served):**")
+        L.append("**Not identifiable from the grid (flagged: not served; regressions that use them are marked):**")
         L.append("")
         for g in flagged:
             L.append(f"- {g.name}: " + "; ".join(g.flags))
+    noted = [g for g in ana.grammars if g.notes]
+    if noted:
+        L.append("")
+        L.append("Notes from the fits (pygzlaw.laws identifiability checks):")
+        L.append("")
+        for g in noted:
+            L.append(f"- {g.name}: " + " ".join(g.notes))
     L.append("")
     if "loss_vs_D" in figs:
         L.append("![loss vs D per N, fitted curves dashed](figures/loss_vs_D.png)")
@@ -323,9 +348,15 @@ def _markdown(ana, runs, meta_cfg, figs, summary) -> str:
             r = ana.regressions[k]
             L.append(f"| {k} | {_g(r.slope)} | {_g(r.intercept)} | {r.r:.3f} | {_g(r.p_value, 3)} |")
         L.append("")
-        L.append(f"Over {len([g for g in ana.grammars if g.served])} grammars; with so few points, p-values are "
-                 "weak evidence. The data-dependent law L(N, D, H) built from these regressions is "
-                 "`laws/data_dependent.json`.")
+        L.append(f"Over {len(ana.regression_inputs)} grammars ({', '.join(ana.regression_inputs)}); with so few "
+                 "points, p-values are weak evidence.")
+        if ana.regression_flagged:
+            L.append("")
+            L.append(f"**Indicative only:** the fits of {', '.join(ana.regression_flagged)} are flagged above, so "
+                     "these regressions and L(N, D, H) rest on parameters the grid does not determine; "
+                     "L(N, D, H) is in `laws-flagged/data_dependent.json`, not served.")
+        else:
+            L.append("The data-dependent law L(N, D, H) built from these regressions is `laws/data_dependent.json`.")
         if "params_vs_H" in figs:
             L.append("")
             L.append("![parameters vs H](figures/params_vs_H.png)")
@@ -341,9 +372,10 @@ def _markdown(ana, runs, meta_cfg, figs, summary) -> str:
     L.append(f"| grammar | H | a (N_opt ∝ C^a) | b (D_opt ∝ C^b) | tokens per parameter at C = {_g(ref, 3)} |")
     L.append("|---|---|---|---|---|")
     for g in ana.grammars:
-        if g.frontier and g.served:
+        if g.frontier and g.law is not None:
             f = g.frontier
-            L.append(f"| {g.name} | {_g(g.h)} | {f['a']:.3f} | {f['b']:.3f} | {_g(f['tokens_per_param_at_ref'], 3)} |")
+            L.append(f"| {g.name}{'' if g.served else ' (flagged)'} | {_g(g.h)} | {f['a']:.3f} | {f['b']:.3f} | "
+                     f"{_g(f['tokens_per_param_at_ref'], 3)} |")
     L.append("")
     if ana.dd_law is not None:
         ch = ", ".join(f"{h:.3f}" for h in ana.crossings_h) or "none in H ∈ [0.05, 1]"

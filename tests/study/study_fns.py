@@ -24,3 +24,27 @@ def die_run(payload: dict, *, threads: int = 1) -> dict:
     if payload.get("die"):
         os.kill(os.getpid(), signal.SIGKILL)
     return synthetic_run(payload, threads=threads)
+
+
+# Known per-grammar laws for law_run: x(H) linear in H, as the paper's data-dependent law assumes.
+def true_params(h: float) -> dict:
+    return {"E": 0.3 + 2.0 * h, "A": 300.0 - 200.0 * h, "B": 500.0 + 400.0 * h, "alpha": 0.6 - 0.5 * h,
+            "beta": 0.3 + 0.4 * h}
+
+
+def law_run(payload: dict, *, threads: int = 1) -> dict:
+    """A 'run' whose validation loss is exactly a known Chinchilla law of the grammar's H (no training)."""
+    from pygzlaw.grammar import random_pcfg
+    from pygzlaw.model import count_params, model_config
+    from pygzlaw.sampler import Sampler
+    from pygzlaw.study.run import measure_h
+
+    g = random_pcfg(payload["grammar"], payload["grammar_seed"])
+    vocab = Sampler(g, payload["seq_len"], seed=payload["data_seed"]).vocab_size
+    n = count_params(model_config(payload["model"], vocab, payload["seq_len"]))
+    h = measure_h(g, n_docs=200, seed=payload["data_seed"])[0]
+    p = true_params(h)
+    d = payload["n_tokens"]
+    loss = p["E"] + p["A"] / n.total ** p["alpha"] + p["B"] / d ** p["beta"]
+    return {"n_params": n.total, "n_params_non_embedding": n.non_embedding, "n_tokens": d, "flops": 6.0 * n.total * d,
+            "train_loss": loss, "val_loss": loss, "wall_s": 0.0, "tokens_per_s": 0.0, "version": "law_run"}
