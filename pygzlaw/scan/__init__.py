@@ -308,15 +308,13 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
 
     # stdin is always read again: a later stream under the same name may differ. A finished
     # file whose size, modification time or content fingerprint changed is scanned again.
-    fingerprints = {u.key: input_fingerprint(u.path) for u in units
-                    if u.path != "-" and manifest is not None}
     changed: list[dict] = []
     todo = []
     for u in units:
         if manifest is None or u.key == "-" or not manifest.done(u.key):
             todo.append(u)
             continue
-        why = _changed(manifest.records[u.key].get("input"), fingerprints.get(u.key))
+        why = _changed(manifest.records[u.key].get("input"), input_fingerprint(u.path))
         if why:
             changed.append({"unit": u.key, "reason": why})
             todo.append(u)
@@ -330,9 +328,11 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygzlaw-score")
     try:
         for unit in todo:
+            # Taken before reading: a file that changes while it is scanned differs next time.
+            fingerprint = input_fingerprint(unit.path) if manifest and unit.path != "-" else None
             rec, wb, db = _scan_unit(unit, cfg, tokenizer, threads, batch_bytes, pool, bar,
                                      out_dir if per_window else None)
-            rec["input"] = fingerprints.get(unit.key)
+            rec["input"] = fingerprint
             run_window_bytes += wb
             run_disk_bytes += db
             if manifest:
