@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 import numpy as np
 
 from pygzlaw.atomic import write_text
 from pygzlaw.grammar.core import Grammar, GrammarSpec
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 __all__ = ["FORMAT", "VERSION", "grammar_to_dict", "grammar_from_dict", "to_json", "from_json",
            "save", "load", "NLTK_EXTENSIONS", "JSON_EXTENSIONS"]
 
@@ -100,6 +102,13 @@ def grammar_from_dict(d: dict, *, source: str = "grammar JSON",
         terms = [str(i) for i in range(n_terms)]
     elif not isinstance(terms, list) or len(terms) != n_terms:
         raise fail(f"terminals must be a list of n_terminals={n_terms} names")
+    for field, values in (("nonterminals", names), ("terminals", terms)):
+        for i, v in enumerate(values):
+            # A JSON escape of half a surrogate pair ("\ud83d") is no Unicode text: no file
+            # could hold it later (UTF-8 refuses it).
+            if isinstance(v, str) and not v.isascii() and _SURROGATE_RE.search(v):
+                raise fail(f"{field}[{i}]={v!r} holds an unpaired UTF-16 surrogate (a JSON "
+                           "\\u escape without its other half); fix that name")
     if d["start"] not in nt_index:
         raise fail(f"start={d['start']!r} is not in nonterminals")
     rules = d["rules"]

@@ -285,3 +285,20 @@ def test_research_code_style_text():
     assert back.nonterminal_names[back.start] == "S" and back.nonterminal_names[0] == "S"
     assert back.terminal_names == g.terminal_names
     assert back.to_rules() == g.to_rules()
+
+
+def test_json_names_with_lone_surrogates_are_refused_with_their_path():
+    d = _json_dict()
+    d["terminals"] = [f"t{i}" for i in range(d["n_terminals"])]
+    d["terminals"][1] = "x\ud83dy"
+    with pytest.raises(ValueError, match=r"g\.json: terminals\[1\]=.* unpaired UTF-16 surrogate"):
+        from_json(json.dumps(d), source="g.json")
+
+
+def test_grammar_files_with_bom_crlf_or_latin1(tmp_path):
+    text = "S -> 'caf\u00e9' [0.5] | 'b' [0.5]\n"
+    (tmp_path / "a.pcfg").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert load(tmp_path / "a.pcfg") == from_nltk_text(text)
+    (tmp_path / "b.pcfg").write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"b\.pcfg line 1 column 10: byte 0xe9 is not valid UTF-8"):
+        load(tmp_path / "b.pcfg")
