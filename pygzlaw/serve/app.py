@@ -310,11 +310,14 @@ def _relevant(errors) -> list:
 
 
 def _finite_json(x):
-    """A JSON-safe copy: NaN and infinities (which JSON cannot hold) as strings."""
+    """A JSON-safe copy: NaN and infinities (which JSON cannot hold) as strings, and the lone
+    surrogates a JSON escape can put in a str (which UTF-8 cannot hold) as ``\\udXXX`` text."""
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
+    if isinstance(x, str):
+        return x if x.isascii() else x.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(x, dict):
-        return {str(k): _finite_json(v) for k, v in x.items()}
+        return {_finite_json(str(k)): _finite_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_finite_json(v) for v in x]
     if x is None or isinstance(x, (bool, int, float, str)):
@@ -366,8 +369,8 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return JSONResponse({"message": _flatten_errors(exc.errors()),
-                             "detail": _finite_json(list(exc.errors()))}, status_code=422)
+        return JSONResponse(_finite_json({"message": _flatten_errors(exc.errors()),
+                                          "detail": list(exc.errors())}), status_code=422)
 
     @app.exception_handler(ValueError)
     async def _value_error(request: Request, exc: ValueError):

@@ -87,3 +87,13 @@ def test_fit_with_a_name_writes_nothing_unless_the_server_allows_it(tmp_path):
     with TestClient(create_app(tmp_path, allow_fit_save=True)) as c:
         assert c.post("/fit", json=body).status_code == 200
     assert (tmp_path / "mine.json").is_file()
+
+
+@pytest.mark.parametrize("raw", [r'{"n_params": "\ud83d", "n_tokens": 2e10}',
+                                 r'{"n_params": 1e9, "n_tokens": 2e10, "\udc00": 1}',
+                                 r'{"n_params": [1e9, "x\ud83d"], "n_tokens": 2e10}'])
+def test_lone_surrogates_in_a_body_get_a_readable_422(client, raw):
+    r = _post(client, "/laws/chin/predict", raw)
+    assert r.status_code == 422
+    msg = r.json()["message"]
+    assert "codec" not in msg and "\\ud" in msg, msg
