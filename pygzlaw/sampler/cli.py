@@ -14,19 +14,15 @@ import os
 import re
 import sys
 
-MANIFEST = "manifest.json"
-FORMAT = "pygzlaw-tokens"
-VERSION = 1
+# The dataset writer lives in pygzlaw.sampler.dataset; these names stay importable from here.
+from pygzlaw.sampler.dataset import (FORMAT, H_SAMPLE_DOCS, IDENTITY_KEYS, MANIFEST,  # noqa: F401
+                                     VERSION, gzip_ratio_sample)
+
 DEFAULT_PRESET = "main-3"
 # 50M tokens: about 100 MB of uint16 shards; the README's main job finishes in well under
 # a minute on 2 cores (sampling runs at ~1e8 tokens/s per core; writing and hashing dominate).
 DEFAULT_TOKENS = 50_000_000
 DEFAULT_SHARD_DOCS = 65_536  # 16.8M tokens at 256 per doc: 32 MiB per uint16 shard
-FILL_CHUNK_TOKENS = 1 << 22  # tokens per native call, so the progress bar moves
-H_SAMPLE_DOCS = 1000  # the paper's sample size for the median gzip ratio
-# Parameters that must match for a resume (threads never change the output).
-IDENTITY_KEYS = ("grammar", "seed", "separator", "dtype", "doc_tokens", "shard_docs", "n_docs",
-                 "guards", "sampler_stream")
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
 
@@ -189,114 +185,11 @@ def cmd_grammar_analyze(args) -> int:
 # ---------------------------------------------------------------------------
 # pygzlaw generate
 
-class _HashingWriter:
-    """File wrapper that sha256-hashes what np.save writes (no second read)."""
-
-    def __init__(self, f) -> None:
-        import hashlib
-
-        self._f = f
-        self.sha256 = hashlib.sha256()
-        self.n_bytes = 0
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self.n_bytes += len(data)
-        return self._f.write(data)
-
-    def flush(self) -> None:
-        self._f.flush()
-
-
-def _write_shard(path: str, arr) -> tuple[str, int]:
-    """np.save ``arr`` atomically to ``path``, hashing while writing. Returns (sha256 hex, bytes)."""
-    import numpy as np
-
-    from pygzlaw.atomic import atomic_open
-
-    with atomic_open(path, "wb") as f:
-        w = _HashingWriter(f)
-        np.save(w, arr, allow_pickle=False)
-    return w.sha256.hexdigest(), w.n_bytes
-
-
-def _file_sha256(path: str) -> tuple[str, int]:
-    import hashlib
-
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 22)
-            if not block:
-                break
-            h.update(block)
-            n += len(block)
-    return h.hexdigest(), n
-
-
-def _write_manifest(out_dir: str, manifest: dict) -> None:
-    import json
-
-    from pygzlaw.atomic import write_text
-
-    # The grammar goes on one line: indented, main-6's would be ~100k lines.
-    marker = "\u0000grammar\u0000"
-    text = json.dumps({**manifest, "grammar": marker}, indent=1)
-    text = text.replace(json.dumps(marker), json.dumps(manifest["grammar"], separators=(",", ":")))
-    write_text(os.path.join(out_dir, MANIFEST), text + "\n")
-
-
-def _unigram_counts(arr, vocab_size: int):
-    """int64 (vocab_size,) token counts, in row chunks (bincount would copy to int64 at once)."""
-    import numpy as np
-
-    counts = np.zeros(vocab_size, dtype=np.int64)
-    rows = max(1, (1 << 22) // max(1, arr.shape[1]))
-    for i in range(0, arr.shape[0], rows):
-        counts += np.bincount(arr[i:i + rows].reshape(-1), minlength=vocab_size)[:vocab_size]
-    return counts
-
-
-def _shard_name(i: int) -> str:
-    return f"shard-{i:05d}.npy"
-
-
-def _describe_mismatch(old: dict, new: dict) -> str:
-    diffs = []
-    for key in IDENTITY_KEYS:
-        a, b = old.get(key), new.get(key)
-        if a != b:
-            if key == "grammar":
-                diffs.append("grammar (a different grammar)")
-            else:
-                diffs.append(f"{key}: {a!r} → {b!r}")
-    return ", ".join(diffs)
-
-
-def gzip_ratio_sample(rows) -> list[float]:
-    """Per-document gzip ratio as in the paper (section 3): token ids as 4-byte
-    big-endian int32, gzip level-9 size / raw bytes, by the native exact scorer
-    (byte-identical to gzip.GzipFile). rows: (n_docs, doc_tokens) ints."""
-    import numpy as np
-
-    from pygzlaw.score import score_tokens
-
-    if len(rows) == 0:
-        return []
-    return score_tokens(np.asarray(rows), threads=-1).ratio.tolist()
-
-
 def cmd_generate(args) -> int:
     import json
     import math
-    import time
 
-    import numpy as np
-
-    from pygzlaw import __version__
-    from pygzlaw.grammar import grammar_to_dict
-    from pygzlaw.sampler import STREAM_VERSION, SampleStats, Sampler
+    from pygzlaw.sampler.dataset import write_dataset
 
     grammar, origin = _resolve_grammar(args)
     if args.out is None:
@@ -304,171 +197,32 @@ def cmd_generate(args) -> int:
                                          if args.grammar else "spec")
         args.out = os.path.join("data", f"{label}-g{origin.get('grammar_seed')}-seed{args.seed}")
     out_dir = args.out
-    dtype = None if args.dtype == "auto" else np.dtype(args.dtype)
-    sampler = Sampler(grammar, args.doc_tokens, seed=args.seed, separator=args.separator,
-                      max_depth=args.max_depth, max_sentence_tokens=args.max_sentence_tokens,
-                      threads=args.threads, dtype=dtype)
-    doc_tokens = args.doc_tokens
-    n_docs = -(-args.tokens // doc_tokens)
-    shard_docs = min(args.shard_docs, n_docs)
-    n_shards = -(-n_docs // shard_docs)
-    plan = [(i, i * shard_docs, min(shard_docs, n_docs - i * shard_docs)) for i in range(n_shards)]
-
-    grammar_json = grammar_to_dict(grammar)
-    manifest = {
-        "format": FORMAT, "version": VERSION, "pygzlaw_version": __version__,
-        "grammar": grammar_json, **origin, "spec": grammar_json.get("spec"),
-        "seed": args.seed, "separator": args.separator, "vocab_size": sampler.vocab_size,
-        "dtype": sampler.dtype.name, "doc_tokens": doc_tokens, "shard_docs": shard_docs,
-        "n_docs": n_docs, "n_tokens": n_docs * doc_tokens,
-        "guards": {"max_depth": args.max_depth, "max_sentence_tokens": args.max_sentence_tokens},
-        "sampler_stream": STREAM_VERSION,
-        "complete": False, "shards": [], "stats": None,
-    }
-
-    os.makedirs(out_dir, exist_ok=True)
-    manifest_path = os.path.join(out_dir, MANIFEST)
-    kept: dict[int, dict] = {}
-    if os.path.exists(manifest_path):
-        try:
-            with open(manifest_path, encoding="utf-8") as f:
-                old = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{manifest_path}: unreadable manifest ({exc}); pass --overwrite "
-                             "to start over") from None
-        if old.get("format") != FORMAT:
-            raise ValueError(f"{manifest_path}: not a pygzlaw token manifest "
-                             f"(format={old.get('format')!r}); choose another --out")
-        diff = _describe_mismatch(old, manifest)
-        if diff and not args.overwrite:
-            raise ValueError(f"{manifest_path} was written for different parameters ({diff}); "
-                             "rerun with the same parameters to resume, choose another --out, "
-                             "or pass --overwrite to replace it")
-        if not diff:
-            by_index = {s["first_doc"] // shard_docs: s for s in old.get("shards", [])
-                        if s["first_doc"] % shard_docs == 0}
-            kept = {i: by_index[i] for i, first, n in plan
-                    if i in by_index and by_index[i]["n_docs"] == n
-                    and by_index[i]["file"] == _shard_name(i)}
-        else:  # --overwrite: old shards beyond the new plan would be stale; remove ours
-            for s in old.get("shards", []):
-                if s["file"] not in {_shard_name(i) for i, _, _ in plan}:
-                    try:
-                        os.unlink(os.path.join(out_dir, s["file"]))
-                    except OSError:
-                        pass
-    elif not args.overwrite:
-        stray = sorted(f for f in os.listdir(out_dir) if re.fullmatch(r"shard-\d+\.npy", f))
-        if stray:
-            raise ValueError(f"{out_dir} holds {stray[0]} but no {MANIFEST}; it is not a resumable "
-                             "pygzlaw dataset: choose another --out or pass --overwrite")
-
-    counts = np.zeros(sampler.vocab_size, dtype=np.int64)
-    shard_rows: dict[int, dict] = {}
-    n_resumed = 0
-    # Verify shards a previous run finished: size and sha256 must still match.
-    for i, entry in sorted(kept.items()):
-        path = os.path.join(out_dir, entry["file"])
-        ok = os.path.isfile(path) and os.path.getsize(path) == entry.get("n_bytes")
-        if ok:
-            ok = _file_sha256(path) == (entry["sha256"], entry["n_bytes"])
-        if not ok:
-            print(f"pygzlaw generate: {path} is missing or does not match its checksum; "
-                  "regenerating it", file=sys.stderr)
-            continue
-        arr = np.load(path, mmap_mode="r")
-        counts += _unigram_counts(arr, sampler.vocab_size)
-        shard_rows[i] = entry
-        n_resumed += 1
-    manifest["shards"] = [shard_rows[i] for i in sorted(shard_rows)]
-    _write_manifest(out_dir, manifest)
-
-    todo = [(i, first, n) for i, first, n in plan if i not in shard_rows]
-    tokens_done = sum(e["n_docs"] for e in shard_rows.values()) * doc_tokens
-    new_stats = SampleStats()
-    sample_s = 0.0
-    t_start = time.perf_counter()
-    buf = np.empty((max((n for _, _, n in todo), default=0), doc_tokens), dtype=sampler.dtype)
-    chunk_docs = max(1, FILL_CHUNK_TOKENS // doc_tokens)
-    from tqdm import tqdm
-
-    with tqdm(total=n_docs * doc_tokens, initial=tokens_done, unit="tok", unit_scale=True,
-              disable=args.quiet, desc=os.path.basename(os.path.normpath(out_dir)),
-              file=sys.stderr, smoothing=0.1) as bar:
-        for i, first, n in todo:
-            view = buf[:n]
-            shard_stats = SampleStats()
-            for j in range(0, n, chunk_docs):
-                c = min(chunk_docs, n - j)
-                t0 = time.perf_counter()
-                shard_stats = shard_stats + sampler.fill(view[j:j + c], first_doc=first + j)
-                sample_s += time.perf_counter() - t0
-                bar.update(c * doc_tokens)
-            sha, n_bytes = _write_shard(os.path.join(out_dir, _shard_name(i)), view)
-            counts += _unigram_counts(view, sampler.vocab_size)
-            new_stats = new_stats + shard_stats
-            shard_rows[i] = {"file": _shard_name(i), "first_doc": first, "n_docs": n,
-                             "sha256": sha, "n_bytes": n_bytes, "stats": shard_stats.to_dict()}
-            manifest["shards"] = [shard_rows[k] for k in sorted(shard_rows)]
-            _write_manifest(out_dir, manifest)
-    wall_s = time.perf_counter() - t_start
-
-    # Dataset statistics over all shards (resumed ones included).
-    total = SampleStats()
-    for e in manifest["shards"]:
-        s = dict(e.get("stats") or {})
-        s.pop("rejection_rate", None)
-        total = total + SampleStats(**s)
-    p = counts[counts > 0] / counts.sum()
-    entropy_bits = float(-(p * np.log2(p)).sum())
-    rng = np.random.default_rng([args.seed & (2**63 - 1), 0x67A1])
-    n_sample = min(H_SAMPLE_DOCS, n_docs)
-    docs = np.sort(rng.choice(n_docs, size=n_sample, replace=False))
-    rows = []
-    for i, first, n in plan:
-        sel = docs[(docs >= first) & (docs < first + n)] - first
-        if sel.size:
-            arr = np.load(os.path.join(out_dir, _shard_name(i)), mmap_mode="r")
-            rows.extend(np.asarray(arr[sel]))
-    ratios = np.array(gzip_ratio_sample(rows))
-    new_tokens = new_stats.n_tokens
-    stats = {
-        "n_docs": n_docs, "n_tokens": n_docs * doc_tokens, "n_sentences": total.n_sentences,
-        "n_rejected_depth": total.n_rejected_depth, "n_rejected_length": total.n_rejected_length,
-        "rejection_rate": total.rejection_rate,
-        "n_shards": n_shards, "n_shards_resumed": n_resumed,
-        "tokens_per_s": new_tokens / sample_s if sample_s > 0 else None,
-        "tokens_per_s_end_to_end": new_tokens / wall_s if new_tokens and wall_s > 0 else None,
-        "threads": sampler.threads,
-        "unigram_entropy_bits": entropy_bits,
-        "n_token_ids_seen": int(np.count_nonzero(counts)),
-        "gzip_ratio_median": float(np.median(ratios)),
-        "gzip_ratio_std": float(ratios.std(ddof=1)) if ratios.size > 1 else 0.0,
-        "gzip_sample_docs": int(ratios.size),
-        "spectral_radius": sampler.spectral_radius,
-    }
-    manifest["stats"] = stats
-    manifest["complete"] = True
-    _write_manifest(out_dir, manifest)
-
+    res = write_dataset(grammar, out_dir, n_tokens=args.tokens, doc_tokens=args.doc_tokens, seed=args.seed,
+                        shard_docs=args.shard_docs, threads=args.threads, separator=args.separator,
+                        dtype=args.dtype, max_depth=args.max_depth,
+                        max_sentence_tokens=args.max_sentence_tokens, overwrite=args.overwrite,
+                        progress=not args.quiet, origin=origin)
+    stats, manifest, total = res["stats"], res["manifest"], res["total"]
+    entropy_bits, n_resumed = res["entropy_bits"], res["n_resumed"]
+    n_shards, n_docs, doc_tokens = stats["n_shards"], stats["n_docs"], manifest["doc_tokens"]
     if args.json:
         print(json.dumps({"out": out_dir, **stats}, indent=2))
     else:
         def fmt(x):
             return "-" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.4g}")
         print(f"dataset        {out_dir}  ({n_shards} shards, {n_resumed} resumed; "
-              f"{sampler.dtype.name}, vocab {sampler.vocab_size})")
-        print(f"grammar        {grammar!r}  spectral radius {sampler.spectral_radius:.3f}")
+              f"{manifest['dtype']}, vocab {manifest['vocab_size']})")
+        print(f"grammar        {res['grammar_repr']}  spectral radius {stats['spectral_radius']:.3f}")
         print(f"documents      {n_docs:,} x {doc_tokens} tokens = {n_docs * doc_tokens:,} tokens")
         print(f"sentences      {total.n_sentences:,}  rejected {total.n_rejected:,} "
               f"(rate {total.rejection_rate:.3%}; depth {total.n_rejected_depth:,}, "
               f"length {total.n_rejected_length:,})")
         print(f"throughput     {fmt(stats['tokens_per_s'])} tokens/s sampling, "
               f"{fmt(stats['tokens_per_s_end_to_end'])} tokens/s with writing "
-              f"({sampler.threads} threads)")
+              f"({stats['threads']} threads)")
         print(f"unigram H      {entropy_bits:.4f} bits/token over {stats['n_token_ids_seen']} ids")
         print(f"gzip ratio     median {stats['gzip_ratio_median']:.4f}, std "
-              f"{stats['gzip_ratio_std']:.4f} over {ratios.size} random documents")
+              f"{stats['gzip_ratio_std']:.4f} over {stats['gzip_sample_docs']} random documents")
     if not math.isfinite(entropy_bits):  # pragma: no cover - would mean empty counts
         return 1
     return 0

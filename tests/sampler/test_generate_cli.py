@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pygzlaw.grammar import from_nltk_text, load, random_pcfg
-from pygzlaw.sampler import Sampler, cli
+from pygzlaw.sampler import Sampler, cli, dataset
 
 # 3125 documents of 64 tokens in shards of 1000: three full shards and a short one.
 BASE = ["--preset", "main-2", "--grammar-seed", "3", "--seed", "7", "--tokens", "200k",
@@ -82,8 +82,8 @@ def test_gzip_ratio_matches_paper_definition():
 
 def test_resume_after_interruption_keeps_finished_shards(tmp_path, monkeypatch):
     out = tmp_path / "ds"
-    real = cli._write_shard
-    real_write = cli._HashingWriter.write
+    real = dataset._write_shard
+    real_write = dataset._HashingWriter.write
     calls = []
 
     def flaky(path, arr):
@@ -95,20 +95,20 @@ def test_resume_after_interruption_keeps_finished_shards(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # "killed" halfway through writing the third shard
         return real_write(self, data)
 
-    monkeypatch.setattr(cli, "_write_shard", flaky)
-    monkeypatch.setattr(cli._HashingWriter, "write", dying_write)
+    monkeypatch.setattr(dataset, "_write_shard", flaky)
+    monkeypatch.setattr(dataset._HashingWriter, "write", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run("generate", *BASE, "--out", str(out))
-    monkeypatch.setattr(cli._HashingWriter, "write", real_write)
+    monkeypatch.setattr(dataset._HashingWriter, "write", real_write)
     assert sorted(os.listdir(out)) == ["manifest.json", "shard-00000.npy", "shard-00001.npy"]
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is False and [e["file"] for e in m["shards"]] == shard_files(out)
     assert len(m["shards"]) == 2
     mtimes = {f: os.stat(out / f).st_mtime_ns for f in shard_files(out)}
 
-    monkeypatch.setattr(cli, "_write_shard", real)
+    monkeypatch.setattr(dataset, "_write_shard", real)
     written = []
-    monkeypatch.setattr(cli, "_write_shard", lambda p, a: (written.append(os.path.basename(p)),
+    monkeypatch.setattr(dataset, "_write_shard", lambda p, a: (written.append(os.path.basename(p)),
                                                            real(p, a))[1])
     assert run("generate", *BASE, "--out", str(out), "--json") == 0
     assert written == ["shard-00002.npy", "shard-00003.npy"]  # finished shards not redone
