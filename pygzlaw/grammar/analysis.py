@@ -208,8 +208,9 @@ def warn_if_supercritical(grammar: Grammar, stacklevel: int = 2) -> float:
             f"sentence length is infinite and about {1 - q:.1%} of derivations never terminate. "
             "The sampler's guards reject such sentences and resample (counted in "
             "SampleStats.n_rejected_depth / n_rejected_length). Tune them with "
-            "max_depth= (nesting, default 1000 like the research code's recursion limit) and "
-            "max_sentence_tokens=; every rejected attempt costs the tokens drawn before a guard "
+            "max_depth= (CLI --max-depth; nesting, default 1000 like the research code's "
+            "recursion limit) and max_sentence_tokens= (CLI --max-sentence-tokens); every "
+            "rejected attempt costs the tokens drawn before a guard "
             "fires, so sampling can be orders of magnitude slower than for a subcritical "
             "grammar, and lower limits reject sooner. "
             "pygzlaw.grammar.analyze(grammar) reports the details.",

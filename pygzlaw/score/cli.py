@@ -62,6 +62,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.path}: cannot load a .npy array ({exc})") from None
     if arr.ndim != 2:
         raise ValueError(f"{args.path}: array has shape {arr.shape}; need (n_docs, doc_tokens)")
+    if 0 in arr.shape:
+        raise ValueError(f"{args.path}: array has shape {arr.shape}; there is nothing to score "
+                         "(need at least one row of at least one token)")
     rows = np.arange(arr.shape[0])
     if args.sample is not None:
         if args.sample < 1:

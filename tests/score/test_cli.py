@@ -64,3 +64,11 @@ def test_float_array_is_refused(tmp_path):
     np.save(tmp_path / "t.npy", np.zeros((2, 3)))
     with pytest.raises(ValueError, match="float64 is not an integer type"):
         run(["score", str(tmp_path / "t.npy")])
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 5)])
+def test_empty_arrays_are_refused_without_python_keywords(tmp_path, shape):
+    np.save(tmp_path / "t.npy", np.zeros(shape, dtype=np.int32))
+    with pytest.raises(ValueError, match=r"nothing to score") as exc:
+        run(["score", str(tmp_path / "t.npy")])
+    assert "empty=" not in str(exc.value)
