@@ -147,6 +147,34 @@ class DataDependentLaw:
         p = (1 - eps) * ref + eps * (self.bootstrap[:, :, 0] * h + self.bootstrap[:, :, 1])
         return p[(p[:, :3] > 0).all(axis=1)]
 
+    def allocate_interval(self, budget_flops, h: float, *, epsilon: float | None = None, level=0.95,
+                          flops_per_token_param=6.0) -> dict:
+        """Percentile bootstrap intervals of N_opt, D_opt, tokens per parameter and loss at H.
+
+        Returns:
+            {"n_params"|"n_tokens"|"tokens_per_param"|"loss": (lo, hi)} float64 arrays of the budget's shape.
+
+        Raises:
+            ValueError: no replicates, a bad level, or flops_per_token_param <= 0.
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level={level!r} must be in (0, 1), e.g. 0.95")
+        if not flops_per_token_param > 0:
+            raise ValueError(f"flops_per_token_param={flops_per_token_param!r} must be > 0")
+        p = self._replicate_params(h, epsilon)
+        p = p[(p[:, 3] > 0) & (p[:, 4] > 0)]                 # replicates with a finite optimum
+        e, a, b, al, be = (p[:, j] for j in range(5))
+        s = al + be
+        log_g = (np.log(al) + np.log(a) - np.log(be) - np.log(b)) / s
+        log_c = np.log(as_float64("budget_flops", budget_flops) / flops_per_token_param)[..., None]
+        log_n = log_g + (be / s) * log_c
+        log_d = -log_g + (al / s) * log_c
+        loss = e + np.exp(np.log(a) - al * log_n) + np.exp(np.log(b) - be * log_d)
+        lo, hi = percentile_interval(np.stack([log_n, log_d, log_d - log_n]), level, axis=-1, monotone=np.exp)
+        loss_lo, loss_hi = percentile_interval(loss, level, axis=-1)
+        return {"n_params": (lo[0], hi[0]), "n_tokens": (lo[1], hi[1]), "tokens_per_param": (lo[2], hi[2]),
+                "loss": (loss_lo, loss_hi)}
+
     def predict_interval(self, n_params, n_tokens, h: float, *, epsilon: float | None = None, level=0.95):
         """Percentile bootstrap interval of L(N, D, H).
 

@@ -73,6 +73,15 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
             raise ValueError(f"law {law.name!r} is data-dependent; give {h_name} (gzip compressibility H)")
         out["allocation"] = law.allocate(c, h, epsilon=epsilon)
         out.update(h=h, epsilon=law.epsilon if epsilon is None else epsilon)
+        if law.bootstrap is not None:
+            out["level"] = level
+            out["intervals"] = law.allocate_interval(c, h, epsilon=epsilon, level=level)
+        lo, hi = law.h_range
+        width = max(hi - lo, 1e-12)
+        out["warnings"] = []
+        if h < lo - 0.5 * width or h > hi + 0.5 * width:
+            out["warnings"].append(f"{h_name}={h:g} is far outside the fitted datasets' H range [{lo:g}, {hi:g}] "
+                                   "(more than half its width): the regressions on H are extrapolated")
         return out
     if h is not None:
         raise ValueError(f"law {law.name!r} is a {law.kind} law; {h_name} needs a data-dependent law")

@@ -148,3 +148,25 @@ def test_data_dependent_fit_reports_each_dataset():
         law = fit_data_dependent(good + [bad], grid="muennighoff")
     assert law.datasets[0]["identifiability"]["unidentified"] == []
     assert law.datasets[2]["identifiability"]["allocation"] == "unidentified"
+
+
+def test_data_dependent_allocate_intervals_and_far_h_warning():
+    from pygzlaw.laws.data_dependent import DataDependentLaw, regress_params
+    from pygzlaw.laws.forms import ChinchillaParams
+
+    hs = [0.2, 0.35, 0.5]
+    ps = [ChinchillaParams(E=0.5 + 2 * h, A=300 - 200 * h, B=500 - 300 * h, alpha=0.45 - 0.3 * h, beta=0.25 + 0.1 * h)
+          for h in hs]
+    regs = regress_params(hs, ps)
+    coef = np.array([[regs[k].slope, regs[k].intercept] for k in ("E", "A", "B", "alpha", "beta")])
+    boot = coef[None] * np.exp(np.random.default_rng(0).normal(0, 0.01, size=(200, 5, 2)))
+    law = DataDependentLaw(regressions=regs, h_range=(0.2, 0.5), bootstrap=boot, name="dd")
+    c = np.array([1e20, 1e22])
+    rep = allocation_report(law, c, h=0.3)
+    a = rep["allocation"]
+    for k in ("n_params", "n_tokens", "loss"):
+        lo, hi = rep["intervals"][k]
+        assert (lo <= getattr(a, k)).all() and (getattr(a, k) <= hi).all() and (lo < hi).all()
+    assert rep["warnings"] == []
+    far = allocation_report(law, c, h=0.9, h_name="--gzip")
+    assert far["warnings"] and "--gzip=0.9 is far outside" in far["warnings"][0]
