@@ -91,7 +91,7 @@ def gpu_section(quick: bool) -> dict:
     try:
         import bench_kernels
 
-        kern = bench_kernels.run()
+        kern = bench_kernels.run(quick=quick)
         out["kernels"] = kern
         summ = kern.get("summary", kern) if isinstance(kern, dict) else {}
         out["fused_ce_memory_ratio"] = summ.get("fused_ce_memory_ratio")
