@@ -267,12 +267,15 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
         shard: (i, n) or "i/n": scan units i, i+n, ... of the sorted unit list.
         per_window: also write per-window scores as Parquet (needs out_dir).
         progress: show a tqdm bar (bytes/s and ETA of on-disk bytes).
-        restart: ignore an existing manifest in out_dir.
+        restart: ignore an existing manifest in out_dir. Without it, finished units are
+            reused unless their file changed (size, mtime, content fingerprint): those are
+            scanned again and listed in the summary's "changed_inputs".
         batch_bytes: window bytes per scorer batch (memory bound: ~3 batches).
 
     Returns:
         the summary dict: "overall" (counts, bad_input counts, statistics), "files"
-        (one entry per unit), "bad_examples", "sketch" (mergeable), "throughput".
+        (one entry per unit), "bad_examples", "sketch" (mergeable), "throughput",
+        "changed_inputs" ([{"unit", "reason"}] rescanned because their file changed).
     """
     cfg = config if config is not None else ScanConfig(**config_kw)
     if config is not None and config_kw:

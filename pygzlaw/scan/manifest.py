@@ -4,8 +4,9 @@
 line is one finished unit (its counts, bad-input records and serialised sketch),
 appended and fsync'd when the unit is done. A scan killed mid-unit therefore loses
 only that unit; a torn last line (killed mid-append) is ignored on load. Rerunning
-with the same configuration skips the units already listed; another configuration
-is refused (results would mix). Everything else under ``<out>`` is written to a
+with the same configuration skips the units already listed, unless their input file
+changed since (size, mtime or content fingerprint, recorded under "input": see
+``pygzlaw.scan.input_fingerprint``); another configuration is refused (results would mix). Everything else under ``<out>`` is written to a
 temporary file in the same directory and renamed.
 """
 from __future__ import annotations

@@ -11,7 +11,10 @@ Every reader is a generator of events (plain tuples, to stay cheap per document)
 
 Readers never raise for bad data; they raise only for programming errors. A corrupt
 compressed stream ends its file with one ``corrupt_compressed`` record; what was read
-before it stays scored.
+before it stays scored. Text is UTF-8: a leading byte-order mark is skipped (the file
+reads as without it), a UTF-16/32 file is one ``undecodable`` record. A lone surrogate
+that a JSON escape puts into a document is reported by the scanner when it encodes the
+document (``lone_surrogate`` writes the message).
 """
 from __future__ import annotations
 
