@@ -107,10 +107,6 @@ def _print(obj, fmt, table_rows=None):
         print(row)
 
 
-def _g(v):
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
 def _check_positive(name, values):
     for i, v in enumerate(values):
         if not (math.isfinite(v) and v > 0):
@@ -141,14 +137,7 @@ def cmd_fit(args) -> int:
         raise ValueError("--base applies to --law data-constrained")
     pts = read_points(args.points)
     if args.drop_highest_loss:
-        k = args.drop_highest_loss
-        if not 0 < k < len(pts):
-            raise ValueError(f"--drop-highest-loss={k} must be in 1..{len(pts) - 1} for {len(pts)} points")
-        keep = np.sort(np.argsort(pts.loss, kind="stable")[:-k])
-        pts.n_params, pts.n_tokens, pts.loss = pts.n_params[keep], pts.n_tokens[keep], pts.loss[keep]
-        pts.h = None if pts.h is None else pts.h[keep]
-        pts.dataset = None if pts.dataset is None else [pts.dataset[i] for i in keep]
-        pts.lines = [pts.lines[i] for i in keep]
+        pts = pts.drop_highest_loss(args.drop_highest_loss, flag="--drop-highest-loss")
     if pts.h is None and pts.dataset is not None and len(set(pts.dataset)) > 1:
         raise ValueError(f"{args.points}: has a dataset column ({len(set(pts.dataset))} datasets) but no H (gzip) "
                          "column; add H to fit a data-dependent law, or fit each dataset's file separately")
@@ -289,21 +278,12 @@ def cmd_predict(args) -> int:
     _check_positive("--n-tokens", d)
     if len(n) != len(d) and 1 not in (len(n), len(d)):
         raise ValueError(f"--n-params has {len(n)} values and --n-tokens {len(d)}; give equal counts or one of either")
+    from pygzlaw.laws.report import prediction_report
+
     n_arr, d_arr = np.broadcast_arrays(np.array(n, dtype=np.float64), np.array(d, dtype=np.float64))
-    out = {"law": law.name, "n_params": n_arr.tolist(), "n_tokens": d_arr.tolist()}
-    if law.kind == "data_dependent":
-        if args.gzip is None:
-            raise ValueError(f"{args.law} is a data-dependent law; pass --gzip H")
-        out["h"] = args.gzip
-        out["loss"] = law.predict(n_arr, d_arr, args.gzip, epsilon=args.epsilon).tolist()
-        if law.bootstrap is not None:
-            lo, hi = law.predict_interval(n_arr, d_arr, args.gzip, epsilon=args.epsilon, level=args.level)
-            out.update(level=args.level, lo=lo.tolist(), hi=hi.tolist())
-    else:
-        out["loss"] = law.predict(n_arr, d_arr).tolist()
-        if law.bootstrap is not None:
-            lo, hi = law.predict_interval(n_arr, d_arr, level=args.level)
-            out.update(level=args.level, lo=lo.tolist(), hi=hi.tolist())
+    rep = prediction_report(law, n_arr, d_arr, h=args.gzip, epsilon=args.epsilon, level=args.level, h_name="--gzip")
+    out = {"law": rep.pop("law"), "n_params": n_arr.tolist(), "n_tokens": d_arr.tolist(),
+           **{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in rep.items()}}
     rows = [f"{'N':>12}{'D':>12}{'loss':>10}" + (f"{'lo':>10}{'hi':>10}" if "lo" in out else "")]
     for i in range(n_arr.size):
         r = f"{n_arr[i]:>12.4g}{d_arr[i]:>12.4g}{out['loss'][i]:>10.4f}"

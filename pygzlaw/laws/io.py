@@ -49,6 +49,21 @@ class Points:
     def __len__(self):
         return int(self.loss.size)
 
+    def drop_highest_loss(self, k: int, *, flag: str = "k") -> "Points":
+        """These points without the k highest-loss ones, in file order (Besiroglu et al. drop 5 of
+        Epoch's 245 as outliers). ``flag`` names k in the error (the CLI's --drop-highest-loss).
+
+        Raises:
+            ValueError: k not in 1..n-1.
+        """
+        if not 0 < k < len(self):
+            raise ValueError(f"{flag}={k} must be in 1..{len(self) - 1} for {len(self)} points")
+        keep = keep_lowest_loss(self.loss, k)
+        return Points(self.n_params[keep], self.n_tokens[keep], self.loss[keep],
+                      None if self.h is None else self.h[keep],
+                      None if self.dataset is None else [self.dataset[i] for i in keep], self.source,
+                      [self.lines[i] for i in keep])
+
     def groups(self) -> list[dict]:
         """Per-dataset groups {"name", "h", "n_params", "n_tokens", "loss"} (needs H; dataset optional)."""
         if self.h is None:
@@ -64,6 +79,11 @@ class Points:
             out.append({"name": str(name), "h": float(hs[0]), "n_params": self.n_params[m],
                         "n_tokens": self.n_tokens[m], "loss": self.loss[m]})
         return out
+
+
+def keep_lowest_loss(loss, k: int) -> np.ndarray:
+    """Indices, in order, of all points but the k with the highest loss (ties: later points dropped first)."""
+    return np.sort(np.argsort(loss, kind="stable")[:-k])
 
 
 def _resolve_columns(header, where):
@@ -243,7 +263,7 @@ def read_epoch_chinchilla(path, *, drop_highest_loss=5):
     c = np.array([float(r["Training FLOP"]) for r in rows])
     l_ = np.array([float(r["loss"]) for r in rows])
     if drop_highest_loss:
-        keep = np.sort(np.argsort(l_, kind="stable")[:-drop_highest_loss])
+        keep = keep_lowest_loss(l_, drop_highest_loss)
         n, c, l_ = n[keep], c[keep], l_[keep]
     return n, c / (6.0 * n), l_
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["allocation_report", "extrapolation_warnings", "EXTRAPOLATION_FACTOR"]
+__all__ = ["allocation_report", "prediction_report", "extrapolation_warnings", "EXTRAPOLATION_FACTOR"]
 
 EXTRAPOLATION_FACTOR = 10.0  # N_opt or D_opt more than this factor outside the fitted runs' range: warn
 
@@ -94,4 +94,58 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
         out["level"] = level
         out["intervals"] = law.allocate_interval(c, level=level)
     out["warnings"] = extrapolation_warnings(law, out["allocation"])
+    return out
+
+
+def prediction_report(law, n_params, n_tokens, *, h=None, epsilon=None, level: float = 0.95,
+                      h_name: str = "h") -> dict:
+    """Loss at (N, D[, H]) under a ChinchillaLaw, DataDependentLaw or over-training law, with
+    bootstrap intervals when the law has replicates: what ``pygzlaw predict`` and the service's
+    predict report.
+
+    Args:
+        law: a fitted law. Other family kinds take other inputs (FamilyLaw.evaluate) and raise here.
+        n_params, n_tokens: parameters N and tokens D, broadcastable float64 arrays.
+        h: gzip compressibility; required by data-dependent laws, refused by the others.
+        epsilon: override of a data-dependent law's epsilon (refused by the others).
+        level: interval coverage.
+        h_name: how the caller spells h, for error messages ("--gzip" on the CLI).
+
+    Returns:
+        {"law", ["h"], "loss", ["level", "lo", "hi"]}: float64 arrays of the broadcast shape (nats/token).
+
+    Raises:
+        ValueError: h missing or not applicable, epsilon not applicable, a kind without (N, D) inputs.
+    """
+    from pygzlaw.laws.forms import as_float64
+
+    n, d = np.broadcast_arrays(as_float64("n_params", n_params), as_float64("n_tokens", n_tokens))
+    out: dict = {"law": law.name}
+    if law.kind == "data_dependent":
+        if h is None:
+            raise ValueError(f"law {law.name!r} is data-dependent; give {h_name} (gzip compressibility H)")
+        out["h"] = h
+        out["loss"] = law.predict(n, d, h, epsilon=epsilon)
+        if law.bootstrap is not None:
+            out["level"] = level
+            out["lo"], out["hi"] = law.predict_interval(n, d, h, epsilon=epsilon, level=level)
+        return out
+    if h is not None or epsilon is not None:
+        raise ValueError(f"law {law.name!r} is a {law.kind} law; {h_name} and epsilon apply to data-dependent laws")
+    if law.kind == "chinchilla":
+        out["loss"] = law.predict(n, d)
+        if law.bootstrap is not None:
+            out["level"] = level
+            out["lo"], out["hi"] = law.predict_interval(n, d, level=level)
+        return out
+    if law.kind != "overtrain":
+        raise ValueError(f"law {law.name!r} is a {law.kind} law; it takes other inputs than (N, D): evaluate it "
+                         "with its own (CLI: pygzlaw predict with the kind's flags; service: POST "
+                         f"/laws/{law.name}/evaluate)")
+    ev = law.evaluate({"n_params": n.ravel(), "n_tokens": d.ravel()}, level=level)
+    out["loss"] = np.asarray(ev["loss"]).reshape(n.shape)
+    if "loss" in ev.get("intervals", {}):
+        out["level"] = level
+        out["lo"] = np.asarray(ev["intervals"]["loss"]["lo"]).reshape(n.shape)
+        out["hi"] = np.asarray(ev["intervals"]["loss"]["hi"]).reshape(n.shape)
     return out

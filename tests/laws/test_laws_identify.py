@@ -170,3 +170,29 @@ def test_data_dependent_allocate_intervals_and_far_h_warning():
     assert rep["warnings"] == []
     far = allocation_report(law, c, h=0.9, h_name="--gzip")
     assert far["warnings"] and "--gzip=0.9 is far outside" in far["warnings"][0]
+
+
+def test_prediction_report_one_rule_for_every_kind(fitted):
+    from pygzlaw.laws.family_law import FamilyLaw
+    from pygzlaw.laws.report import prediction_report
+
+    rep = prediction_report(fitted, np.array([1e9, 2e9]), 2e10)
+    assert rep["loss"].shape == (2,) and (rep["lo"] <= rep["loss"]).all() and (rep["loss"] <= rep["hi"]).all()
+    with pytest.raises(ValueError, match="--gzip and epsilon apply to data-dependent laws"):
+        prediction_report(fitted, 1e9, 2e10, h=0.4, h_name="--gzip")
+    ot = FamilyLaw("overtrain", {"E": 1.9, "a": 150.0, "b": 700.0, "eta": 0.12}, name="ot")
+    assert prediction_report(ot, 1e9, 2e10)["loss"] == pytest.approx(ot.predict(n_params=1e9, n_tokens=2e10))
+    err = FamilyLaw("error", {"epsilon": 0.8, "k": 1.6, "gamma": 0.5}, name="err")
+    with pytest.raises(ValueError, match="takes other inputs than \\(N, D\\)"):
+        prediction_report(err, 1e9, 2e10)
+
+
+def test_points_drop_highest_loss(tmp_path):
+    from pygzlaw.laws.io import read_points
+
+    p = tmp_path / "runs.csv"
+    p.write_text("N,D,loss\n1e7,1e9,3.0\n2e7,1e9,5.0\n3e7,1e9,2.5\n4e7,1e9,4.0\n")
+    pts = read_points(p).drop_highest_loss(2)
+    assert pts.loss.tolist() == [3.0, 2.5] and pts.lines == [2, 4] and pts.n_params.tolist() == [1e7, 3e7]
+    with pytest.raises(ValueError, match="--drop-highest-loss=4 must be in 1..3 for 4 points"):
+        read_points(p).drop_highest_loss(4, flag="--drop-highest-loss")
