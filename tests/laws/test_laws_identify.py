@@ -181,7 +181,7 @@ def test_prediction_report_one_rule_for_every_kind(fitted):
     with pytest.raises(ValueError, match="--gzip and epsilon apply to data-dependent laws"):
         prediction_report(fitted, 1e9, 2e10, h=0.4, h_name="--gzip")
     ot = FamilyLaw("overtrain", {"E": 1.9, "a": 150.0, "b": 700.0, "eta": 0.12}, name="ot")
-    assert prediction_report(ot, 1e9, 2e10)["loss"] == pytest.approx(ot.predict(n_params=1e9, n_tokens=2e10))
+    assert float(prediction_report(ot, 1e9, 2e10)["loss"]) == pytest.approx(ot.predict(n_params=1e9, n_tokens=2e10)[0])
     err = FamilyLaw("error", {"epsilon": 0.8, "k": 1.6, "gamma": 0.5}, name="err")
     with pytest.raises(ValueError, match="takes other inputs than \\(N, D\\)"):
         prediction_report(err, 1e9, 2e10)
