@@ -98,10 +98,11 @@ def _resolve_grammar(args):
 def register(subparsers) -> None:
     """Add ``generate`` and ``grammar`` to the ``pygzlaw`` command line."""
     p = subparsers.add_parser(
-        "generate", help="sample a PCFG dataset into .npy shards with a JSON manifest",
+        "generate", help="sample a PCFG dataset into token shards with a JSON manifest",
         description="Sample fixed-length documents from a PCFG into DIR/shard-NNNNN.npy "
-                    "(shape (n_docs, doc_tokens)) plus DIR/manifest.json, then print dataset "
-                    "statistics. Rerunning the same command resumes an interrupted run.")
+                    "(shape (n_docs, doc_tokens); or --format parquet, bin, mds) plus "
+                    "DIR/manifest.json, then print dataset statistics. Rerunning the same "
+                    "command resumes an interrupted run.")
     _add_grammar_args(p)
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--tokens", type=parse_count, default=DEFAULT_TOKENS,
@@ -118,6 +119,11 @@ def register(subparsers) -> None:
                         "research: terminal t is token t and 0 doubles as separator (paper code)")
     p.add_argument("--dtype", choices=("auto", "uint16", "int32"), default="auto",
                    help="token dtype; auto = uint16 when the vocabulary fits, else int32")
+    p.add_argument("--format", dest="shard_format", choices=("npy", "parquet", "bin", "mds"),
+                   default="npy",
+                   help="shard format: npy (default; (n_docs, doc_tokens) arrays), parquet (one "
+                        "row per document: input_ids, doc_index), bin (flat token stream + "
+                        "Megatron-LM .idx), mds (MosaicML Streaming; pip install 'pygzlaw[mds]')")
     p.add_argument("--max-depth", type=_positive_int, default=1000,
                    help="reject and resample sentences nested deeper (default 1000)")
     p.add_argument("--max-sentence-tokens", type=parse_count, default=1 << 20,
@@ -201,7 +207,7 @@ def cmd_generate(args) -> int:
                         shard_docs=args.shard_docs, threads=args.threads, separator=args.separator,
                         dtype=args.dtype, max_depth=args.max_depth,
                         max_sentence_tokens=args.max_sentence_tokens, overwrite=args.overwrite,
-                        progress=not args.quiet, origin=origin)
+                        progress=not args.quiet, origin=origin, fmt=args.shard_format)
     stats, manifest, total = res["stats"], res["manifest"], res["total"]
     entropy_bits, n_resumed = res["entropy_bits"], res["n_resumed"]
     n_shards, n_docs, doc_tokens = stats["n_shards"], stats["n_docs"], manifest["doc_tokens"]

@@ -1,8 +1,10 @@
 """Writing token datasets: ``write_dataset`` (the Python API behind ``pygzlaw generate``).
 
-A dataset directory holds ``shard-00000.npy`` ... (each an array of shape
-(n_docs, doc_tokens), written with ``np.save`` to a temp name and renamed)
-and ``manifest.json`` (format "pygzlaw-tokens", version 1), rewritten
+A dataset directory holds shards in one of ``pygzlaw.sampler.formats.FORMATS``
+(npy: ``shard-00000.npy`` ..., arrays of shape (n_docs, doc_tokens); parquet, bin +
+Megatron .idx, mds: see that module), every file written to a temp name and renamed,
+and ``manifest.json`` (format "pygzlaw-tokens", version 1; its ``shard_format`` says
+which, and each shard lists its files with size and sha256), rewritten
 atomically after every shard. Document d depends only on (grammar, seed, d),
 so a rerun with the same parameters resumes: shards listed in the manifest whose
 size and sha256 still match are kept untouched, the rest are (re)generated.
@@ -22,53 +24,20 @@ FILL_CHUNK_TOKENS = 1 << 22  # tokens per native call, so the progress bar moves
 H_SAMPLE_DOCS = 1000  # the paper's sample size for the median gzip ratio
 # Parameters that must match for a resume (threads never change the output).
 IDENTITY_KEYS = ("grammar", "seed", "separator", "dtype", "doc_tokens", "shard_docs", "n_docs",
-                 "guards", "sampler_stream")
+                 "guards", "sampler_stream", "shard_format")
+# Manifests written before a key existed meant this value.
+_IDENTITY_DEFAULTS = {"shard_format": "npy"}
 
 
-class _HashingWriter:
-    """File wrapper that sha256-hashes what np.save writes (no second read)."""
+def _write_shard(path: str, arr, *, fmt: str = "npy", shard: int = 0, first_doc: int = 0) -> dict:
+    """Write shard ``shard`` (primary file ``path``) in ``fmt``, atomically, hashing while
+    writing. Returns its manifest fields {"file", "sha256", "n_bytes", "files"}."""
+    from pygzlaw.sampler import formats
 
-    def __init__(self, f) -> None:
-        import hashlib
-
-        self._f = f
-        self.sha256 = hashlib.sha256()
-        self.n_bytes = 0
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self.n_bytes += len(data)
-        return self._f.write(data)
-
-    def flush(self) -> None:
-        self._f.flush()
-
-
-def _write_shard(path: str, arr) -> tuple[str, int]:
-    """np.save ``arr`` atomically to ``path``, hashing while writing. Returns (sha256 hex, bytes)."""
-    import numpy as np
-
-    from pygzlaw.atomic import atomic_open
-
-    with atomic_open(path, "wb") as f:
-        w = _HashingWriter(f)
-        np.save(w, arr, allow_pickle=False)
-    return w.sha256.hexdigest(), w.n_bytes
-
-
-def _file_sha256(path: str) -> tuple[str, int]:
-    import hashlib
-
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 22)
-            if not block:
-                break
-            h.update(block)
-            n += len(block)
-    return h.hexdigest(), n
+    out_dir = os.path.dirname(path)
+    if fmt == "mds":  # the primary file is shard-NNNNN/index.json
+        out_dir = os.path.dirname(out_dir)
+    return formats.write_shard(fmt, out_dir, shard, arr, first_doc)
 
 
 def _write_manifest(out_dir: str, manifest: dict) -> None:
@@ -94,14 +63,20 @@ def _unigram_counts(arr, vocab_size: int):
     return counts
 
 
-def _shard_name(i: int) -> str:
-    return f"shard-{i:05d}.npy"
+def _shard_name(i: int, fmt: str = "npy") -> str:
+    from pygzlaw.sampler.formats import shard_primary
+
+    return shard_primary(fmt, i)
+
+
+def _shard_files(entry: dict) -> list[str]:
+    return [f["file"] for f in entry.get("files") or [{"file": entry["file"]}]]
 
 
 def _describe_mismatch(old: dict, new: dict) -> str:
     diffs = []
     for key in IDENTITY_KEYS:
-        a, b = old.get(key), new.get(key)
+        a, b = old.get(key, _IDENTITY_DEFAULTS.get(key)), new.get(key)
         if a != b:
             if key == "grammar":
                 diffs.append("grammar (a different grammar)")
@@ -126,7 +101,7 @@ def gzip_ratio_sample(rows) -> list[float]:
 def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256, seed: int = 0,
                   shard_docs: int = 65_536, threads: int = -1, separator: str = "reserve", dtype: str = "auto",
                   max_depth: int = 1000, max_sentence_tokens: int = 1 << 20, overwrite: bool = False,
-                  progress: bool = False, origin: dict | None = None) -> dict:
+                  progress: bool = False, origin: dict | None = None, fmt: str = "npy") -> dict:
     """Sample ``n_tokens`` tokens (rounded up to whole documents) of ``grammar`` into ``out_dir``.
 
     Resumes a dataset written with the same parameters (see the module docstring); statistics
@@ -147,6 +122,9 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
         overwrite: replace a dataset in out_dir written with different parameters.
         progress: tqdm progress bar on stderr.
         origin: where the grammar came from ({"preset", "grammar_seed"} or {"grammar_file"}), stored.
+        fmt: shard format, one of pygzlaw.sampler.formats.FORMATS: "npy" (default), "parquet",
+            "bin" (flat tokens + Megatron-LM .idx) or "mds" (needs mosaicml-streaming). Every
+            format resumes and is checked by sha256 alike; the tokens are the same.
 
     Returns:
         dict with "out", "manifest" (as written), "stats" (the manifest's statistics), "grammar_repr",
@@ -154,7 +132,8 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
 
     Raises:
         ValueError: out_dir holds a dataset of other parameters (names them) and not overwrite, an
-            unreadable manifest, or stray shards without a manifest.
+            unreadable manifest, stray shards without a manifest, or an unknown fmt.
+        ImportError: fmt="mds" without mosaicml-streaming (names the extra to install).
     """
     import json
     import time
@@ -163,8 +142,13 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
 
     from pygzlaw import __version__
     from pygzlaw.grammar import grammar_to_dict
-    from pygzlaw.sampler import STREAM_VERSION, SampleStats, Sampler
+    from pygzlaw.provenance import gzip_provenance
+    from pygzlaw.sampler import STREAM_VERSION, SampleStats, Sampler, formats
 
+    if fmt not in formats.FORMATS:
+        raise ValueError(f"fmt={fmt!r} (--format) must be one of {', '.join(formats.FORMATS)}")
+    if fmt == "mds":
+        formats._import_mds_writer()  # fail before sampling anything
     origin = dict(origin or {})
     np_dtype = None if dtype == "auto" else np.dtype(dtype)
     sampler = Sampler(grammar, doc_tokens, seed=seed, separator=separator,
@@ -183,7 +167,7 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
         "dtype": sampler.dtype.name, "doc_tokens": doc_tokens, "shard_docs": shard_docs,
         "n_docs": n_docs, "n_tokens": n_docs * doc_tokens,
         "guards": {"max_depth": max_depth, "max_sentence_tokens": max_sentence_tokens},
-        "sampler_stream": STREAM_VERSION,
+        "sampler_stream": STREAM_VERSION, "shard_format": fmt,
         "complete": False, "shards": [], "stats": None,
     }
 
@@ -210,16 +194,23 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
                         if s["first_doc"] % shard_docs == 0}
             kept = {i: by_index[i] for i, first, n in plan
                     if i in by_index and by_index[i]["n_docs"] == n
-                    and by_index[i]["file"] == _shard_name(i)}
-        else:  # --overwrite: old shards beyond the new plan would be stale; remove ours
-            for s in old.get("shards", []):
-                if s["file"] not in {_shard_name(i) for i, _, _ in plan}:
-                    try:
-                        os.unlink(os.path.join(out_dir, s["file"]))
-                    except OSError:
-                        pass
+                    and by_index[i]["file"] == _shard_name(i, fmt)}
+        else:  # --overwrite: old shards beyond the new plan (or of another format) are stale
+            for s in old.get("shards", []) + [f for f in [old.get("dataset_file")] if f]:
+                for rel in _shard_files(s):
+                    if rel not in {_shard_name(i, fmt) for i, _, _ in plan}:
+                        try:
+                            os.unlink(os.path.join(out_dir, rel))
+                        except OSError:
+                            pass
+                        if os.path.dirname(rel):  # an emptied mds shard directory
+                            try:
+                                os.rmdir(os.path.join(out_dir, os.path.dirname(rel)))
+                            except OSError:
+                                pass
     elif not overwrite:
-        stray = sorted(f for f in os.listdir(out_dir) if re.fullmatch(r"shard-\d+\.npy", f))
+        stray = sorted(f for f in os.listdir(out_dir)
+                       if re.fullmatch(r"shard-\d+(\.(npy|parquet|bin|idx))?", f))
         if stray:
             raise ValueError(f"{out_dir} holds {stray[0]} but no {MANIFEST}; it is not a resumable "
                              "pygzlaw dataset: choose another --out or pass --overwrite")
@@ -230,14 +221,11 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
     # Verify shards a previous run finished: size and sha256 must still match.
     for i, entry in sorted(kept.items()):
         path = os.path.join(out_dir, entry["file"])
-        ok = os.path.isfile(path) and os.path.getsize(path) == entry.get("n_bytes")
-        if ok:
-            ok = _file_sha256(path) == (entry["sha256"], entry["n_bytes"])
-        if not ok:
+        if not formats.verify_shard(out_dir, entry):
             print(f"pygzlaw generate: {path} is missing or does not match its checksum; "
                   "regenerating it", file=sys.stderr)
             continue
-        arr = np.load(path, mmap_mode="r")
+        arr = formats.read_shard(fmt, out_dir, entry, doc_tokens, sampler.dtype)
         counts += _unigram_counts(arr, sampler.vocab_size)
         shard_rows[i] = entry
         n_resumed += 1
@@ -265,11 +253,13 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
                 shard_stats = shard_stats + sampler.fill(view[j:j + c], first_doc=first + j)
                 sample_s += time.perf_counter() - t0
                 bar.update(c * doc_tokens)
-            sha, n_bytes = _write_shard(os.path.join(out_dir, _shard_name(i)), view)
+            w = _write_shard(os.path.join(out_dir, _shard_name(i, fmt)), view, fmt=fmt, shard=i,
+                             first_doc=first)
             counts += _unigram_counts(view, sampler.vocab_size)
             new_stats = new_stats + shard_stats
-            shard_rows[i] = {"file": _shard_name(i), "first_doc": first, "n_docs": n,
-                             "sha256": sha, "n_bytes": n_bytes, "stats": shard_stats.to_dict()}
+            shard_rows[i] = {"file": w["file"], "first_doc": first, "n_docs": n,
+                             "sha256": w["sha256"], "n_bytes": w["n_bytes"], "files": w["files"],
+                             "stats": shard_stats.to_dict()}
             manifest["shards"] = [shard_rows[k] for k in sorted(shard_rows)]
             _write_manifest(out_dir, manifest)
     wall_s = time.perf_counter() - t_start
@@ -289,7 +279,8 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
     for i, first, n in plan:
         sel = docs[(docs >= first) & (docs < first + n)] - first
         if sel.size:
-            arr = np.load(os.path.join(out_dir, _shard_name(i)), mmap_mode="r")
+            entry = manifest["shards"][i]
+            arr = formats.read_shard(fmt, out_dir, entry, doc_tokens, sampler.dtype)
             rows.extend(np.asarray(arr[sel]))
     ratios = np.array(gzip_ratio_sample(rows))
     new_tokens = new_stats.n_tokens
@@ -306,8 +297,13 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
         "gzip_ratio_median": float(np.median(ratios)),
         "gzip_ratio_std": float(ratios.std(ddof=1)) if ratios.size > 1 else 0.0,
         "gzip_sample_docs": int(ratios.size),
+        # how H was computed (gzip_ratio_sample: exact scorer, ids as 4-byte big-endian)
+        "gzip_provenance": gzip_provenance(),
         "spectral_radius": sampler.spectral_radius,
     }
+    dataset_file = formats.finish_dataset(fmt, out_dir, manifest["shards"])
+    if dataset_file is not None:
+        manifest["dataset_file"] = dataset_file
     manifest["stats"] = stats
     manifest["complete"] = True
     _write_manifest(out_dir, manifest)

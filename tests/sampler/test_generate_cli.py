@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pygzlaw.grammar import from_nltk_text, load, random_pcfg
-from pygzlaw.sampler import Sampler, cli, dataset
+from pygzlaw.sampler import Sampler, cli, dataset, formats
 
 # 3125 documents of 64 tokens in shards of 1000: three full shards and a short one.
 BASE = ["--preset", "main-2", "--grammar-seed", "3", "--seed", "7", "--tokens", "200k",
@@ -83,12 +83,12 @@ def test_gzip_ratio_matches_paper_definition():
 def test_resume_after_interruption_keeps_finished_shards(tmp_path, monkeypatch):
     out = tmp_path / "ds"
     real = dataset._write_shard
-    real_write = dataset._HashingWriter.write
+    real_write = formats._HashingWriter.write
     calls = []
 
-    def flaky(path, arr):
+    def flaky(path, arr, **kw):
         calls.append(path)
-        return real(path, arr)
+        return real(path, arr, **kw)
 
     def dying_write(self, data):
         if len(calls) == 3 and self.n_bytes > 0:  # header written, data pending
@@ -96,10 +96,10 @@ def test_resume_after_interruption_keeps_finished_shards(tmp_path, monkeypatch):
         return real_write(self, data)
 
     monkeypatch.setattr(dataset, "_write_shard", flaky)
-    monkeypatch.setattr(dataset._HashingWriter, "write", dying_write)
+    monkeypatch.setattr(formats._HashingWriter, "write", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run("generate", *BASE, "--out", str(out))
-    monkeypatch.setattr(dataset._HashingWriter, "write", real_write)
+    monkeypatch.setattr(formats._HashingWriter, "write", real_write)
     assert sorted(os.listdir(out)) == ["manifest.json", "shard-00000.npy", "shard-00001.npy"]
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is False and [e["file"] for e in m["shards"]] == shard_files(out)
@@ -108,8 +108,8 @@ def test_resume_after_interruption_keeps_finished_shards(tmp_path, monkeypatch):
 
     monkeypatch.setattr(dataset, "_write_shard", real)
     written = []
-    monkeypatch.setattr(dataset, "_write_shard", lambda p, a: (written.append(os.path.basename(p)),
-                                                           real(p, a))[1])
+    monkeypatch.setattr(dataset, "_write_shard", lambda p, a, **kw: (
+        written.append(os.path.basename(p)), real(p, a, **kw))[1])
     assert run("generate", *BASE, "--out", str(out), "--json") == 0
     assert written == ["shard-00002.npy", "shard-00003.npy"]  # finished shards not redone
     assert {f: os.stat(out / f).st_mtime_ns for f in mtimes} == mtimes
