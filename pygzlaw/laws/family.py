@@ -11,7 +11,7 @@ import numpy as np
 
 from pygzlaw.laws._threads import one_blas_thread
 from pygzlaw.laws.data_constrained import fit_data_constrained
-from pygzlaw.laws.forms import ErrorParams, OvertrainParams, as_float64, downstream_error, overtrain_loss
+from pygzlaw.laws.forms import ErrorParams, OvertrainParams, as_float64
 
 __all__ = ["GADRE_GRID", "OvertrainFit", "fit_overtrain", "ErrorFit", "fit_error_law", "fit_data_constrained",
            "Pool", "qqt_error", "combine_pools", "best_filtering_level", "fit_qqt", "QQTFit", "qqt_curves",
@@ -496,15 +496,3 @@ def fit_qqt(curves, *, d: float, a_grid=None, b_grid=None, tau_grid=None, polish
     return QQTFit(a=float(a_best), d=float(d), pools=pools, sse=float(sse),
                   n_points=int(sum(x[2].size for x in data)), converged=converged, grid_sse=float(grid_sse),
                   at_bound=at_bound)
-
-
-def predict_overtrain(n_params, n_tokens, p: OvertrainParams) -> np.ndarray:
-    """L at N parameters and D tokens under the over-training law (C = 6ND, M = D/N)."""
-    n = as_float64("n_params", n_params)
-    d = as_float64("n_tokens", n_tokens)
-    return overtrain_loss(6.0 * n * d, d / n, p)
-
-
-def predict_error(loss, p: ErrorParams) -> np.ndarray:
-    """Average downstream top-1 error from loss (see forms.downstream_error)."""
-    return downstream_error(loss, p)
