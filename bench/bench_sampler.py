@@ -12,7 +12,10 @@ packing the research pipeline needs; it is timed for a few seconds per preset
 Summary keys: tokens_per_s_per_core_median (1 thread, median over the six main
 presets), speedup_vs_pcfg_median (1-thread pygzlaw / pcfg, median over
 presets), thread_scaling_2 (2-thread / 1-thread throughput of runs made back to
-back, median over pairs, then over presets).
+back, median over pairs, then over presets), bin_vs_npy_write (shard write speed of
+``generate --format bin`` over ``--format npy`` on the same tokens, interleaved;
+the bar is >= 0.9 since both are raw token streams), and format_write_tokens_per_s
+(every format's shard writer, tokens/s, written to a temporary directory).
 """
 from __future__ import annotations
 
@@ -90,6 +93,52 @@ def pygzlaw_runs(grammar, n_docs: int, runs: int,
     return [buf.size / t for t in secs["1"]], [buf.size / t for t in secs["2"]]
 
 
+def format_write_rows(n_docs: int, runs: int) -> list[dict]:
+    """Shard write speed of each format (pygzlaw.sampler.formats.write_shard: file
+    bytes, sha256 while writing, fsync, rename) on one (n_docs, 256) uint16 shard of
+    main-3, runs interleaved; npy is the baseline of every row. bin's .idx costs a
+    second file and fsync: ~2.5 ms, 12% of an 8 MB shard's write, ~3% at 32 MiB."""
+    import tempfile
+
+    from pygzlaw.sampler import formats
+
+    buf = np.empty((n_docs, DOC_TOKENS), dtype=np.uint16)
+    Sampler(random_pcfg("main-3", 0), DOC_TOKENS, seed=0).fill(buf)
+    fmts = ["npy", "bin", "parquet"]
+    try:
+        import streaming  # noqa: F401
+        fmts.append("mds")
+    except ImportError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="pygzlaw-bench-formats-") as d:
+        secs = {f: [] for f in fmts}
+        for r in range(runs + 1):  # round 0 is the warm-up
+            # the order flips every round: whoever writes right after another format's
+            # fsync was measured up to 30% slower here, whichever format it was
+            for f in (fmts if r % 2 else fmts[::-1]):
+                t0 = time.perf_counter()
+                formats.write_shard(f, d, 0, buf, 0)
+                if r:
+                    secs[f].append(time.perf_counter() - t0)
+    rows = []
+    for f in fmts:
+        rows.append({
+            "bench": "generate.write_shard", "baseline": "format npy (np.save)",
+            "metric": "throughput", "unit": "tokens/s",
+            "params": {"format": f, "n_docs": n_docs, "doc_tokens": DOC_TOKENS,
+                       "dtype": "uint16", "preset": "main-3"},
+            "baseline_p50": buf.size / median(secs["npy"]),
+            "pygzlaw_p50": buf.size / median(secs[f]),
+            "pygzlaw": quantiles([buf.size / t for t in secs[f]]),
+            # per-round ratio, then the median: robust to drift between rounds
+            "ratio": median([a / b for a, b in zip(secs["npy"], secs[f])]),
+            "runs": runs, "warmup_runs": 1,
+        })
+        print(f"write --format {f:8s} {rows[-1]['pygzlaw_p50'] / 1e6:8.1f} Mtok/s "
+              f"(x{rows[-1]['ratio']:.2f} of npy)", flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs, < 2 minutes")
@@ -133,12 +182,20 @@ def main(argv=None) -> int:
               f"{median(two) / 1e6:8.1f} Mtok/s (2 threads, x{row['thread_scaling_2']:.2f}); "
               f"pcfg {base_tps / 1e6:6.3f} Mtok/s; speedup x{row['ratio']:,.0f}", flush=True)
 
+    # at generate's default --shard-docs (32 MiB uint16 shards), the size users write
+    from pygzlaw.sampler.cli import DEFAULT_SHARD_DOCS
+
+    fmt_rows = format_write_rows(DEFAULT_SHARD_DOCS, 5 if args.quick else 9)
+    rows += fmt_rows
+    rows_s = [r for r in rows if r["bench"] == "sampler.fill"]
     summary = {
-        "tokens_per_s_per_core_median": median([r["pygzlaw_p50"] for r in rows]),
-        "speedup_vs_pcfg_median": median([r["ratio"] for r in rows]),
-        "thread_scaling_2": median([r["thread_scaling_2"] for r in rows]),
-        "pcfg_tokens_per_s_median": median([r["baseline_p50"] for r in rows]),
-        "presets": [r["params"]["preset"] for r in rows],
+        "bin_vs_npy_write": next(r["ratio"] for r in fmt_rows if r["params"]["format"] == "bin"),
+        "format_write_tokens_per_s": {r["params"]["format"]: r["pygzlaw_p50"] for r in fmt_rows},
+        "tokens_per_s_per_core_median": median([r["pygzlaw_p50"] for r in rows_s]),
+        "speedup_vs_pcfg_median": median([r["ratio"] for r in rows_s]),
+        "thread_scaling_2": median([r["thread_scaling_2"] for r in rows_s]),
+        "pcfg_tokens_per_s_median": median([r["baseline_p50"] for r in rows_s]),
+        "presets": [r["params"]["preset"] for r in rows_s],
         "quick": args.quick,
         "load_avg_1m": {"start": load_start, "end": os.getloadavg()[0]},
     }
