@@ -32,8 +32,9 @@ def register(subparsers) -> None:
     p.add_argument("--config", metavar="FILE", help="study TOML file (its keys override the scale's)")
     p.add_argument("--out", metavar="DIR", help="study folder: database, report, laws (default study-<scale>)")
     p.add_argument("--db", metavar="FILE", help="run store path (default <out>/runs.sqlite)")
-    p.add_argument("--workers", type=_positive_int, help="K runs at once (default: the scale's, 2 for tiny)")
+    p.add_argument("--workers", "-K", type=_positive_int, help="K runs at once (default: the scale's, 2 for tiny)")
     p.add_argument("--threads-per-worker", type=_positive_int, help="torch threads per worker (default 1)")
+    p.add_argument("--gpus", type=_positive_int, help="one worker per GPU on this machine (worker i sees GPU i)")
     p.add_argument("--no-report", action="store_true", help="only run; build the report later with pygzlaw report")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_reproduce)
@@ -71,7 +72,7 @@ def cmd_reproduce(args) -> int:
     from pygzlaw.study.run import reproduce
 
     overrides = {"out": args.out, "db": args.db, "workers": args.workers,
-                 "threads_per_worker": args.threads_per_worker}
+                 "threads_per_worker": args.threads_per_worker, "gpus": args.gpus}
     cfg = load_config(args.config, scale=args.scale, **overrides)
     if args.config and args.scale and cfg.scale != args.scale:
         raise ValueError(f"--scale {args.scale} disagrees with {args.config}'s study.scale = {cfg.scale!r}; "

@@ -9,6 +9,7 @@ A study is read from TOML (``tomllib``) on top of a named scale's defaults::
     db = ""                   # run store path ("" = <out>/runs.sqlite)
     workers = 2               # K runs at once (local executor)
     threads_per_worker = 1    # torch threads in each worker
+    gpus = 0                  # > 0: one worker per GPU (worker i sees GPU i); overrides workers
 
     [[grammars]]              # a preset, a grammar file, or the four spec knobs
     preset = "main-1"
@@ -97,6 +98,7 @@ class StudyConfig:
     threads_per_worker: int = 1
     scale: str | None = None
     notes: str = ""
+    gpus: int = 0
 
     @property
     def db_path(self) -> str:
@@ -116,6 +118,9 @@ class StudyConfig:
         _check_str("study.out", self.out)
         _check_int("study.workers", self.workers, 1)
         _check_int("study.threads_per_worker", self.threads_per_worker, 1)
+        _check_int("study.gpus", self.gpus, 0)
+        if self.gpus:
+            self.workers = self.gpus
         if not self.grammars:
             raise ValueError("grammars: the study has no grammars; add [[grammars]] tables with preset = \"main-1\" ...")
         names = [g.name for g in self.grammars]
@@ -282,7 +287,7 @@ def load_config(path=None, *, scale: str | None = None, **overrides) -> StudyCon
     if base_scale not in SCALES:
         raise ValueError(f"{path}: study.scale={base_scale!r} is unknown; choose one of {list(SCALE_NAMES)}")
     raw = copy.deepcopy(SCALES[base_scale])
-    study_keys = {"scale", "name", "out", "db", "workers", "threads_per_worker", "notes"}
+    study_keys = {"scale", "name", "out", "db", "workers", "threads_per_worker", "notes", "gpus"}
     for k, v in study.items():
         if k not in study_keys:
             raise ValueError(f"{path}: study.{k} is not a study setting; known: {sorted(study_keys)}")
@@ -369,7 +374,7 @@ def _from_raw(raw: dict, *, scale, where) -> StudyConfig:
         name=raw.get("name", scale), grammars=grammars, models=raw.get("models"), tokens=raw.get("tokens"),
         train=dict(raw.get("train") or {}), analysis=AnalysisSettings(**ana), out=raw.get("out", "study"),
         db=raw.get("db", ""), workers=raw.get("workers", 2), threads_per_worker=raw.get("threads_per_worker", 1),
-        scale=scale, notes=raw.get("notes", ""))
+        scale=scale, notes=raw.get("notes", ""), gpus=raw.get("gpus", 0))
     return cfg
 
 

@@ -116,9 +116,11 @@ def _json_default(o):
 class _Worker:
     """One worker subprocess: its Popen, the task pipe (its stdin) and the result pipe."""
 
-    def __init__(self, run_fn: str, threads: int, log_path: str | None):
+    def __init__(self, run_fn: str, threads: int, log_path: str | None, gpu: str | None = None):
         rfd, wfd = os.pipe()
         env = dict(os.environ)
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu     # this worker sees one GPU, as cuda:0
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[var] = str(threads)
         self.log = open(log_path, "ab") if log_path else None
@@ -164,13 +166,18 @@ class LocalExecutor:
             threads for tiny models (ARCHITECTURE.md, "Study").
         run_fn: "module:function" each worker calls as fn(payload, threads=threads) -> dict.
         log_dir: folder for worker-<i>.log (the workers' stdout and stderr); None = the driver's stderr.
+        gpus: None, or one CUDA_VISIBLE_DEVICES value per worker (worker i sees only gpus[i]):
+            one run per GPU on a multi-GPU machine.
     """
 
     def __init__(self, workers: int = 2, *, threads: int = 1, run_fn: str = DEFAULT_RUN_FN,
-                 log_dir: str | None = None):
+                 log_dir: str | None = None, gpus: list | None = None):
         if workers < 1:
             raise ValueError(f"workers={workers} must be >= 1")
+        if gpus is not None and len(gpus) != workers:
+            raise ValueError(f"gpus has {len(gpus)} entries for {workers} workers; give one per worker")
         self.workers, self.threads, self.run_fn, self.log_dir = workers, threads, run_fn, log_dir
+        self.gpus = None if gpus is None else [str(g) for g in gpus]
         self._queue: deque = deque()
         self._slots: list = [None] * workers
         self._closed = False
@@ -181,7 +188,7 @@ class LocalExecutor:
             if self.log_dir:
                 os.makedirs(self.log_dir, exist_ok=True)
                 log = os.path.join(self.log_dir, f"worker-{i}.log")
-            self._slots[i] = _Worker(self.run_fn, self.threads, log)
+            self._slots[i] = _Worker(self.run_fn, self.threads, log, None if self.gpus is None else self.gpus[i])
         return self._slots[i]
 
     def submit(self, run_id: str, payload: dict) -> None:

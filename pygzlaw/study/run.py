@@ -193,7 +193,9 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
     if not todo:
         return 0
     own = executor is None
-    ex = LocalExecutor(cfg.workers, threads=cfg.threads_per_worker, run_fn=run_fn) if own else executor
+    ex = LocalExecutor(cfg.workers, threads=cfg.threads_per_worker, run_fn=run_fn,
+                       log_dir=os.path.join(cfg.out, "logs") if cfg.gpus else None,
+                       gpus=list(range(cfg.gpus)) if cfg.gpus else None) if own else executor
     slots = getattr(ex, "workers", cfg.workers)
     queue = list(todo)
     done = n_done0
