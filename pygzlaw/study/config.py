@@ -216,6 +216,8 @@ _TINY = {
     "analysis": {"n_boot": 200, "seed": 0, "level": 0.95, "h_docs": 1000, "grid": "hoffmann"},
     "out": "study-tiny", "workers": 2, "threads_per_worker": 1,
 }
+# small: the tiny recipe on all six main grammars with wider models and 4x the tokens (61M tokens in
+# all; estimated 1-2 h on 2 cores from the tiny scale's ~36K tokens/s, minutes on one GPU; not timed).
 _SMALL = {
     "name": "small",
     "grammars": [{"preset": f"main-{i}"} for i in range(1, 7)],
