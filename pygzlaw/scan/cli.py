@@ -47,6 +47,17 @@ def register(subparsers) -> None:
                    help="native scorer threads (default 2, -1 = all cores)")
     p.add_argument("--shard", default="0/1", metavar="i/n",
                    help="scan only part i of n of the sorted file list (default 0/1)")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local (default): this process; ray: one Ray task per shard of files "
+                        "(needs pygzlaw[ray] and --out on storage every node can write)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (--engine ray), e.g. auto or ray://host:10001; "
+                        "default: RAY_ADDRESS, else a new local Ray")
+    p.add_argument("--shard-mb", type=_positive_float, default=64.0,
+                   help="--engine ray: input megabytes per task (default 64; a compressed "
+                        "file is never split)")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="--engine ray: retries of a task whose worker dies (default 3)")
     p.add_argument("--per-window", action="store_true",
                    help="write per-window scores to DIR/windows/*.parquet (needs --out)")
     p.add_argument("--batch-mb", type=_positive_float, default=4.0,
@@ -135,10 +146,29 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                      byteorder=args.byteorder, keep_tail=args.keep_tail, field=args.field,
                      column=args.column, txt_unit=args.txt_unit, fmt=args.fmt,
                      stdin_format=args.stdin_format, mode=args.mode, level=args.level)
-    summary = scan(args.paths, out_dir=args.out, config=cfg, threads=args.threads,
-                   shard=args.shard, per_window=args.per_window,
-                   progress=not args.no_progress and sys.stderr.isatty(),
-                   restart=args.restart, batch_bytes=int(args.batch_mb * (1 << 20)))
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.engine == "ray":
+        from pygzlaw.scan import ray_engine
+
+        if args.shard != "0/1":
+            raise ValueError("--shard i/n is for --engine local; --engine ray splits the files "
+                             "into tasks itself (--shard-mb)")
+        try:
+            ray_engine.require_ray()
+        except ImportError as e:
+            print(f"pygzlaw scan: error: {e}", file=sys.stderr)
+            return 2
+        summary = ray_engine.scan_ray(
+            args.paths, out_dir=args.out, config=cfg, threads=args.threads,
+            per_window=args.per_window, address=args.address,
+            shard_bytes=max(1, int(args.shard_mb * (1 << 20))), max_retries=args.max_retries,
+            progress=progress, restart=args.restart, batch_bytes=int(args.batch_mb * (1 << 20)))
+    else:
+        if args.address is not None:
+            raise ValueError("--address needs --engine ray")
+        summary = scan(args.paths, out_dir=args.out, config=cfg, threads=args.threads,
+                       shard=args.shard, per_window=args.per_window, progress=progress,
+                       restart=args.restart, batch_bytes=int(args.batch_mb * (1 << 20)))
     if args.json:
         print(json.dumps({k: v for k, v in summary.items() if k != "sketch"}, indent=1))
     else:
