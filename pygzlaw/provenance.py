@@ -17,7 +17,7 @@ import ctypes
 import functools
 import zlib
 
-__all__ = ["gzip_provenance", "zlib_library", "compare_provenance", "COMPARED_FIELDS"]
+__all__ = ["gzip_provenance", "zlib_library", "zlib_flavour", "compare_provenance", "COMPARED_FIELDS"]
 
 # Fields that change the compressed sizes; pygzlaw_version and python_zlib_version are
 # recorded but do not block a merge (the scorer's own zlib and parameters decide).
@@ -39,8 +39,13 @@ def zlib_library() -> tuple[str, str]:
         version = fn().decode("ascii", "replace")
     except (ImportError, OSError, AttributeError):  # pragma: no cover - depends on the build
         pass
-    flavour = "zlib-ng" if "zlib-ng" in version.lower() else "zlib"
-    return flavour, version
+    return zlib_flavour(version), version
+
+
+def zlib_flavour(version: str) -> str:
+    """"zlib-ng" for zlib-ng's compat builds (their version reads e.g. "1.3.1.zlib-ng"),
+    else "zlib"."""
+    return "zlib-ng" if "zlib-ng" in version.lower() else "zlib"
 
 
 def gzip_provenance(*, level: int = 9, scorer: str = "exact", serialization: str = "tokens",

@@ -494,6 +494,7 @@ def _build_summary(records: list[dict], identity: dict, *, shard, n_units: int,
     return {
         "format": SUMMARY_FORMAT,
         "config": identity,
+        "provenance": _provenance(identity),
         "shard": f"{shard[0]}/{shard[1]}",
         "n_units": n_units,
         "n_units_done": len(records),
@@ -508,6 +509,17 @@ def _build_summary(records: list[dict], identity: dict, *, shard, n_units: int,
     }
 
 
+def _provenance(identity: dict) -> dict:
+    """How this machine computes the summary's ratios (pygzlaw.provenance): text windows
+    are their UTF-8 bytes, token windows ids of token_bytes bytes in byteorder."""
+    from pygzlaw.provenance import gzip_provenance
+
+    return gzip_provenance(level=identity.get("level", 9), scorer=identity.get("mode", "exact"),
+                           serialization="utf-8 text; tokens as signed ints",
+                           token_bytes=identity.get("token_bytes", 4),
+                           byteorder=identity.get("byteorder", "big"))
+
+
 def scan_merge(summaries: list, *, out_path: str | None = None) -> dict:
     """Combine scan summaries (e.g. one per ``--shard i/n``) into one.
 
@@ -520,7 +532,9 @@ def scan_merge(summaries: list, *, out_path: str | None = None) -> dict:
         sketch (exact if the total stays within the exact limit, else KLL).
 
     Raises:
-        ValueError: configurations differ, or one unit appears in two summaries.
+        ValueError: configurations differ, the ratios were computed differently (another
+            zlib flavour or version, level, ...: the message names the field; see
+            pygzlaw.provenance), or one unit appears in two summaries.
     """
     import json
 
@@ -547,7 +561,11 @@ def scan_merge(summaries: list, *, out_path: str | None = None) -> dict:
     bad = Counter()
     files, examples, seen = [], [], {}
     n_units = n_done = n_skipped = 0
+    from pygzlaw.provenance import compare_provenance
+
     for d, src in docs:
+        compare_provenance(base.get("provenance"), d.get("provenance"), a_name=base_src,
+                           b_name=src)
         if d["config"] != base["config"]:
             diff = sorted(k for k in set(d["config"]) | set(base["config"])
                           if d["config"].get(k) != base["config"].get(k))
@@ -568,6 +586,7 @@ def scan_merge(summaries: list, *, out_path: str | None = None) -> dict:
         n_skipped += d["n_skipped_paths"]
     merged = {
         "format": SUMMARY_FORMAT, "config": base["config"],
+        "provenance": base.get("provenance"),
         "shard": "merged:" + ",".join(d["shard"] for d, _ in docs),
         "n_units": n_units, "n_units_done": n_done, "n_skipped_paths": n_skipped,
         "overall": {**{k: int(totals[k]) for k in _COUNT_KEYS},

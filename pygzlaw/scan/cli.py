@@ -118,7 +118,9 @@ def _report(summary: dict, stream=None) -> None:
     if cfg.get("mode") == "fast":
         scoring = "scores: fast mode, approximate (not GzipFile's sizes; ranks sources)"
     else:
-        scoring = f"scores: exact (zlib level {cfg.get('level', 9)}, as gzip.GzipFile)"
+        prov = summary.get("provenance") or {}
+        lib = f"; {prov['zlib_flavour']} {prov['zlib_version']}" if prov else ""
+        scoring = f"scores: exact (zlib level {cfg.get('level', 9)}, as gzip.GzipFile{lib})"
     print(f"gzip ratio: median {fmt(s['median'])}  std {fmt(s['std'])}  mean {fmt(s['mean'])}  "
           f"[{scoring}; quantiles {s['quantile_method']}, rank error {s['rank_error']:.4f}]",
           file=stream)

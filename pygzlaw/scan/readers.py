@@ -141,14 +141,22 @@ def _pcfg_units(path: str) -> list[Unit]:
         raise ValueError(f"{path}/manifest.json: doc_tokens={doc_tokens!r} must be a positive int")
     if dtype not in ("uint16", "int32"):
         raise ValueError(f"{path}/manifest.json: dtype={dtype!r} must be 'uint16' or 'int32'")
+    from pygzlaw.sampler.formats import FORMATS as SHARD_FORMATS
+
+    shard_format = doc.get("shard_format", "npy")  # manifests before --format: npy
+    if shard_format not in SHARD_FORMATS:
+        raise ValueError(f"{path}/manifest.json: shard_format={shard_format!r} must be one of "
+                         f"{', '.join(SHARD_FORMATS)} (written by a newer pygzlaw?)")
     units = []
     for i, s in enumerate(doc["shards"]):
         if not isinstance(s, dict) or "file" not in s:
             raise ValueError(f"{path}/manifest.json: shards[{i}] has no 'file'")
         fpath = os.path.join(path, s["file"])
-        size = os.path.getsize(fpath) if os.path.exists(fpath) else 0
+        size = sum(os.path.getsize(os.path.join(path, f["file"]))
+                   for f in s.get("files") or [s] if os.path.exists(os.path.join(path, f["file"])))
         units.append(Unit(key=fpath, path=fpath, fmt="pcfg", size_bytes=size,
-                          shard={**s, "doc_tokens": doc_tokens, "dtype": dtype}))
+                          shard={**s, "doc_tokens": doc_tokens, "dtype": dtype,
+                                 "shard_format": shard_format, "dataset_dir": path}))
     return units
 
 
@@ -629,26 +637,37 @@ _SHARD_ROWS = 4096
 
 
 def _read_pcfg(unit: Unit, counter: ByteCounter):
+    """Rows of a shard of any ``generate --format`` (npy, parquet, bin, mds): one window
+    per document; every file of the shard is checked against its manifest sha256."""
     s = unit.shard
     first_doc = int(s.get("first_doc", 0))
     line = first_doc + 1
-    if not os.path.exists(unit.path):
-        yield (BAD, line, "read_error", "shard file is missing")
-        return
-    want = s.get("sha256")
-    if want:
-        h = hashlib.sha256()
-        with open(unit.path, "rb") as f:
-            for b in iter(lambda: f.read(READ_CHUNK_BYTES), b""):
-                h.update(b)
-        if h.hexdigest() != want:
-            yield (BAD, line, "sha256_mismatch",
-                   f"sha256 {h.hexdigest()} != manifest {want}; shard skipped")
+    fmt = s.get("shard_format", "npy")
+    files = s.get("files") or [{"file": None, "sha256": s.get("sha256")}]
+    for fe in files:
+        fpath = unit.path if fe["file"] is None else os.path.join(s["dataset_dir"], fe["file"])
+        if not os.path.exists(fpath):
+            yield (BAD, line, "read_error", f"shard file {os.path.basename(fpath)} is missing")
             return
+        want = fe.get("sha256")
+        if want:
+            h = hashlib.sha256()
+            with open(fpath, "rb") as f:
+                for b in iter(lambda: f.read(READ_CHUNK_BYTES), b""):
+                    h.update(b)
+            if h.hexdigest() != want:
+                yield (BAD, line, "sha256_mismatch", f"{os.path.basename(fpath)}: sha256 "
+                       f"{h.hexdigest()} != manifest {want}; shard skipped")
+                return
     try:
-        arr = np.load(unit.path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        yield (BAD, line, "bad_shard", f"cannot load .npy: {exc}")
+        if fmt == "npy":
+            arr = np.load(unit.path, mmap_mode="r", allow_pickle=False)
+        else:
+            from pygzlaw.sampler.formats import read_shard
+
+            arr = read_shard(fmt, s["dataset_dir"], s, s["doc_tokens"], s["dtype"])
+    except (OSError, ValueError, KeyError) as exc:
+        yield (BAD, line, "bad_shard", f"cannot load the {fmt} shard: {exc}")
         return
     n_docs = s.get("n_docs")
     if arr.ndim != 2 or arr.shape[1] != s["doc_tokens"] or (n_docs is not None and arr.shape[0] != n_docs):
