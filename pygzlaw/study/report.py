@@ -80,11 +80,19 @@ def build_report(out: str, *, store=None, config=None, db: str | None = None) ->
         runs = store.runs()
         grammars = store.grammars()
         meta_cfg = store.get_meta("config") or {}
+        plan = store.get_meta("plan")
         if not runs:
             raise ValueError(f"{store.path}: the database holds no runs; run pygzlaw reproduce first")
     finally:
         if own:
             store.close()
+    n_other = 0
+    if plan:   # runs of an earlier configuration stay in the database but are not analysed
+        keep = set(plan)
+        n_other = sum(r["run_id"] not in keep for r in runs)
+        runs = [r for r in runs if r["run_id"] in keep]
+        names = {r["grammar"] for r in runs}
+        grammars = [g for g in grammars if g["name"] in names]
     ana_cfg = (config.to_dict()["analysis"] if config is not None else meta_cfg.get("analysis")) or {}
     t0 = time.perf_counter()
     ana = analyze(runs, grammars, n_boot=int(ana_cfg.get("n_boot", 200)), seed=int(ana_cfg.get("seed", 0)),
@@ -95,6 +103,7 @@ def build_report(out: str, *, store=None, config=None, db: str | None = None) ->
     figs = _figures(out, ana, runs)
     write_runs_csv(os.path.join(out, "runs.csv"), runs)
     summary = _summary_dict(ana, runs, meta_cfg, fit_s)
+    summary["runs_of_other_configurations"] = n_other
     write_json(os.path.join(out, "analysis.json"), _finite(summary))
     write_text(os.path.join(out, "report.md"), _markdown(ana, runs, meta_cfg, figs, summary))
     return out
@@ -283,7 +292,9 @@ def _markdown(ana, runs, meta_cfg, figs, summary) -> str:
     L.append(f"pygzlaw {__version__}; scale `{meta_cfg.get('scale')}`; generated "
              f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}. Runs: " +
              ", ".join(f"{v} {k}" for k, v in sorted(summary["runs"].items())) +
-             f"; summed run time {summary['run_wall_s_total']:.0f} s; analysis {summary['analysis_s']:.1f} s.")
+             f"; summed run time {summary['run_wall_s_total']:.0f} s; analysis {summary['analysis_s']:.1f} s." +
+             (f" {summary['runs_of_other_configurations']} runs of earlier configurations in the database are "
+              "not used." if summary.get("runs_of_other_configurations") else ""))
     L.append("")
     L.append("Loss is the final validation loss (nats/token) on held-out documents of the same grammar. "
              "N counts all parameters (both embedding matrices), as in Pandey 2024. H is the median gzip "

@@ -160,6 +160,7 @@ def reproduce(cfg: StudyConfig, *, run_fn: str = DEFAULT_RUN_FN, progress: bool 
                 say(f"grammar {g.name}: H = {h:.4f} (std {h_std:.4f}, {cfg.analysis.h_docs} docs), vocab {vocab}")
             plan = plan_runs(cfg)
             store.add_runs(plan)
+            store.set_meta("plan", [r["run_id"] for r in plan])   # the report analyses these runs only
             n_orphans = store.reset_interrupted()
             if n_orphans:
                 say(f"{n_orphans} run(s) left 'running' by a stopped driver: retrying them")

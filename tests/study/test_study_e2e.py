@@ -172,6 +172,16 @@ def test_synthetic_study_recovers_known_laws_and_serves_them(tmp_path):
     for fig in ("loss_vs_D", "frontiers", "params_vs_H"):
         assert (out / "figures" / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
     _check_served(out)
+    # A narrower grid over the same folder: its runs are all done already, and the report uses only them.
+    from pygzlaw.study import load_config, reproduce
+
+    p = out.parent / "narrow.toml"
+    p.write_text(SYNTH.format(out=out).replace("tokens = [4096, 16384, 65536, 262144]",
+                                               "tokens = [16384, 65536, 262144]"))
+    again = reproduce(load_config(p), run_fn="study_fns:law_run", progress=False)
+    assert (again.n_runs, again.n_ran) == (36, 0)
+    ana = json.loads((out / "analysis.json").read_text())
+    assert ana["runs_of_other_configurations"] == 12 and [g["n_runs"] for g in ana["grammars"]] == [12, 12, 12]
 
 
 def _check_served(out):
