@@ -104,13 +104,27 @@ def measure_h(grammar, *, n_docs: int = 1000, seed: int = 1234, separator: str =
 
 
 def plan_runs(cfg: StudyConfig) -> list[dict]:
-    """Every run of the grid: grammar x model x tokens, with its TrainConfig dict and run_id."""
+    """Every run of the grid: grammar x model x tokens, with its TrainConfig dict and run_id.
+
+    A preset grammar is named by (preset, seed) in the config. A grammar file is named there by its
+    path, so its content's sha256 joins the identity (an edited file gives new runs, never stale
+    ones); a spec grammar's knobs and seed do (its TrainConfig names the exported file).
+    """
+    import hashlib
+
     runs = []
     for g in cfg.grammars:
+        content = None
+        if g.file:
+            with open(g.file, "rb") as f:
+                content = hashlib.sha256(f.read()).hexdigest()
+        elif g.spec:   # random_pcfg(spec, seed) is the same grammar on every platform
+            content = "spec:" + ",".join(f"{k}={v}" for k, v in sorted(g.spec.items())) + f";seed={g.seed}"
         for m in cfg.models:
             for t in cfg.tokens:
                 tc = cfg.train_config(g, m, t).to_dict()
-                runs.append({"run_id": run_id_of(tc), "config": tc, "grammar": g.name,
+                ident = tc if content is None else {**tc, "grammar_content": content}
+                runs.append({"run_id": run_id_of(ident), "config": tc, "grammar": g.name,
                              "grammar_spec": g.spec_dict(), "grammar_seed": g.seed, "model": m, "D": t})
     return runs
 

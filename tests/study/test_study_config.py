@@ -88,3 +88,19 @@ def test_missing_file():
 def test_unknown_scale():
     with pytest.raises(ValueError, match="scale='big' is unknown"):
         scale_config("big")
+
+
+def test_grammar_file_content_joins_the_run_identity(tmp_path):
+    from pygzlaw.grammar import random_pcfg, save
+    from pygzlaw.study.run import plan_runs
+
+    f = tmp_path / "g.json"
+    save(random_pcfg("main-1", 0), str(f))
+    p = tmp_path / "s.toml"
+    p.write_text(f'[[grammars]]\nfile = "{f}"\n[[grammars]]\nname = "sp"\nnonterminals = 5\nterminals = 9\n'
+                 'rhs_max_options = 2\nrhs_max_len = 3\n')
+    a = [r["run_id"] for r in plan_runs(load_config(p))]
+    assert len(set(a)) == len(a) == 2 * 4 * 5
+    save(random_pcfg("main-1", 1), str(f))                 # same path, other grammar
+    b = [r["run_id"] for r in plan_runs(load_config(p))]
+    assert a[:20] != b[:20] and all(x not in a[:20] for x in b[:20]) and a[20:] == b[20:]
