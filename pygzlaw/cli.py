@@ -23,6 +23,7 @@ STAGE_COMMANDS = (
     "pygzlaw.serve.cli",     # serve
     "pygzlaw.study.cli",     # reproduce, runs, report
     "pygzlaw.train.cli",     # train
+    "pygzlaw.benchcli",      # bench
 )
 
 

@@ -2,7 +2,9 @@
 
 Every bench script runs its baseline and pygzlaw in the same process, reports
 medians of several runs (the machines are noisy) and writes one JSON document:
-``{"bench": ..., "machine": {...}, "summary": {...}, "rows": [...]}``.
+``{"bench": ..., "machine": {..., "commit"}, "timestamp_utc", "summary": {...},
+"rows": [...]}``. Lives in the package so ``pygzlaw bench`` runs where pygzlaw is
+installed; ``bench/_harness.py`` re-exports it for the scripts in a clone.
 """
 from __future__ import annotations
 
@@ -81,12 +83,32 @@ def machine_info() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "pygzlaw": version, "platform": sys.platform}
+            "numpy": np.__version__, "pygzlaw": version, "platform": sys.platform,
+            "commit": git_commit()}
+
+
+def git_commit() -> str | None:
+    """HEAD of the clone pygzlaw runs from (None for an installed package or no git)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.isdir(os.path.join(root, ".git")):
+        return None
+    try:
+        r = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                           text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
 
 
 def write_json(path: str | None, doc: dict) -> None:
     """Print the summary and write the whole document atomically to path (if given)."""
-    doc = {**doc, "machine": machine_info()}
+    import datetime
+
+    doc = {**doc, "machine": machine_info(),
+           "timestamp_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+               timespec="seconds")}
     print(json.dumps(doc.get("summary", {}), indent=2))
     if path:
         from pygzlaw.atomic import write_json as write_json_atomic

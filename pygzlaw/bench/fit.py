@@ -13,7 +13,7 @@ which would inflate the baseline ~20x.)
 Both are timed ``runs`` times, interleaved round by round (bench/_harness.time_interleaved), and
 the medians compared.
 
-Usage: python bench/bench_fit.py [--quick] [--json PATH]
+Usage: pygzlaw bench fit [--quick] [--json PATH]   (or python bench/bench_fit.py ...)
 Summary: fit_seconds_4500, speedup_vs_loop, objective_ratio (ours / loop's best; <= 1 is equal or
 better), bootstrap_1000_seconds.
 """
@@ -24,17 +24,16 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+ROOT = Path(__file__).resolve().parents[2]  # the directory holding pygzlaw/ (a clone, or site-packages)
 
-from _harness import median, quantiles, time_interleaved, time_runs, write_json  # noqa: E402  (one BLAS thread; before numpy)
+from pygzlaw.bench._harness import median, quantiles, time_interleaved, time_runs, write_json  # noqa: E402  (one BLAS thread; before numpy)
 
 import numpy as np  # noqa: E402
 
 from pygzlaw.laws.fit import bootstrap_chinchilla, fit_chinchilla, make_grid, scipy_loop_fit  # noqa: E402
 
-EPOCH_CSV = REPO.parent / "shared" / "data" / "chinchilla-epoch2024" / "svg_extracted_data.csv"
+# in a clone beside shared/; an installed package falls back to synthetic points
+EPOCH_CSV = ROOT.parent / "shared" / "data" / "chinchilla-epoch2024" / "svg_extracted_data.csv"
 
 
 def load_points():

@@ -7,7 +7,7 @@ packing the research pipeline needs; it is timed for a few seconds per preset
 (it runs at ~1e6 tokens/s), pygzlaw for a fixed number of documents with 1 and
 2 threads alternating run by run, medians of several runs, in the same process.
 
-    python bench/bench_sampler.py [--quick] [--json PATH]
+    pygzlaw bench sampler [--quick] [--json PATH]   (or python bench/bench_sampler.py ...)
 
 Summary keys: tokens_per_s_per_core_median (1 thread, median over the six main
 presets), speedup_vs_pcfg_median (1-thread pygzlaw / pcfg, median over
@@ -25,10 +25,8 @@ import random
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import median, quantiles, time_interleaved, write_json  # noqa: E402  (before numpy)
+from pygzlaw.bench._harness import median, quantiles, time_interleaved, write_json  # noqa: E402  (before numpy)
 
 import numpy as np  # noqa: E402
 
@@ -145,6 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="PATH", help="write the full JSON document here")
     ap.add_argument("--presets", default=",".join(MAIN_PRESETS))
     ap.add_argument("--grammar-seed", type=int, default=0)
+    ap.add_argument("--shard-docs", type=int, default=None,
+                    help="documents per shard of the format rows (default: generate's default)")
     args = ap.parse_args(argv)
 
     n_docs = 16_384 if args.quick else 65_536  # 4.2M / 16.8M tokens per run
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     # at generate's default --shard-docs (32 MiB uint16 shards), the size users write
     from pygzlaw.sampler.cli import DEFAULT_SHARD_DOCS
 
-    fmt_rows = format_write_rows(DEFAULT_SHARD_DOCS, 5 if args.quick else 9)
+    fmt_rows = format_write_rows(args.shard_docs or DEFAULT_SHARD_DOCS, 5 if args.quick else 9)
     rows += fmt_rows
     rows_s = [r for r in rows if r["bench"] == "sampler.fill"]
     summary = {

@@ -8,7 +8,7 @@ One process, same data for every method:
   * the scanner end to end on a .jsonl.zst corpus vs the scorer on the same windows;
   * optionally (--memory-gb) peak RSS of a scan of a multi-GB stream through stdin.
 
-Usage: python bench/bench_scorer.py [--quick] [--json PATH] [--memory-gb GB]
+Usage: pygzlaw bench scorer [--quick] [--json PATH] [--memory-gb GB]
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the directory holding pygzlaw/ (a clone, or site-packages): child processes import from it
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _harness import median, quantiles, write_json  # noqa: E402
+from pygzlaw.bench._harness import median, quantiles, write_json  # noqa: E402
 
 from pygzlaw.score import score_bytes, score_tokens, serialize_tokens  # noqa: E402
 from pygzlaw.score.reference import gzip_size_reference, research_code_ratio  # noqa: E402
@@ -255,7 +255,7 @@ def fast_determinism(n_procs: int = 3) -> bool:
             "rng=np.random.default_rng(11); t=rng.integers(0, 400, (3000, 256));"
             "t[:, ::2] = rng.integers(0, 20, (3000, 128));"
             "print(int(score_tokens(t, mode='fast').compressed_bytes.sum()))"
-            % os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            % ROOT)
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.strip() for _ in range(n_procs)}
     return len(outs) == 1
@@ -342,7 +342,7 @@ while n < target:
 
 
 def bench_memory(gbs: list[float]) -> list[dict]:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     rows = []
     for gb in gbs:
         gen = subprocess.Popen([sys.executable, "-c", GEN_CHILD % (WORDS,), str(gb)],

@@ -15,7 +15,7 @@ A second, paced run (each client sends on a fixed schedule, --paced-rps in total
 latency below saturation; it is a row, not the summary. If ``wrk`` is on PATH an optional row
 runs it too (predict only; the summary never comes from it).
 
-Usage: python bench/bench_serve.py [--quick] [--json PATH] [--clients 50] [--client-procs 2]
+Usage: pygzlaw bench serve [--quick] [--json PATH] [--clients 50] [--client-procs 2]
        [--requests N] [--workers 2] [--no-wrk]
 Summary (closed loop): p99_ms, requests_per_s, errors_5xx (over both runs).
 """
@@ -34,12 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+ROOT = Path(__file__).resolve().parents[2]  # the directory holding pygzlaw/ (a clone, or site-packages)
 
 import numpy as np  # noqa: E402
-from _harness import write_json  # noqa: E402
+from pygzlaw.bench._harness import write_json  # noqa: E402
 
 
 def _free_port() -> int:
@@ -305,7 +303,7 @@ def main(argv=None):
     ap.add_argument("--paced-rps", type=float, default=250.0,
                     help="offered load of the second, paced run (requests/s over all clients)")
     ap.add_argument("--no-wrk", action="store_true", help="skip the optional wrk row even if wrk is on PATH")
-    ap.add_argument("--server-root", default=str(REPO),
+    ap.add_argument("--server-root", default=str(ROOT),
                     help="run the server from this checkout (before/after comparisons with the same load)")
     args = ap.parse_args(argv)
     total = args.requests or (6000 if args.quick else 40000)

@@ -1,0 +1,14 @@
+"""Thin caller of ``pygzlaw.bench.serve``, the same code as ``pygzlaw bench serve``.
+
+    python bench/bench_serve.py [--quick] [--json PATH] ...   (see --help)
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pygzlaw.bench.serve import *  # noqa: E402,F401,F403  (tests import this module by name)
+from pygzlaw.bench.serve import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
