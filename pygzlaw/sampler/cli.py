@@ -133,6 +133,12 @@ def register(subparsers) -> None:
                    help="replace a dataset in DIR generated with different parameters")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default), or ray: one Ray task per shard, same bytes "
+                        "(pip install 'pygzlaw[ray]'; --threads = threads per task)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to join with --engine ray (default: RAY_ADDRESS, else a "
+                        "new local Ray)")
     p.set_defaults(func=cmd_generate)
 
     g = subparsers.add_parser("grammar", help="show, export or analyze a grammar",
@@ -203,11 +209,28 @@ def cmd_generate(args) -> int:
                                          if args.grammar else "spec")
         args.out = os.path.join("data", f"{label}-g{origin.get('grammar_seed')}-seed{args.seed}")
     out_dir = args.out
-    res = write_dataset(grammar, out_dir, n_tokens=args.tokens, doc_tokens=args.doc_tokens, seed=args.seed,
-                        shard_docs=args.shard_docs, threads=args.threads, separator=args.separator,
-                        dtype=args.dtype, max_depth=args.max_depth,
-                        max_sentence_tokens=args.max_sentence_tokens, overwrite=args.overwrite,
-                        progress=not args.quiet, origin=origin, fmt=args.shard_format)
+    kw = dict(n_tokens=args.tokens, doc_tokens=args.doc_tokens, seed=args.seed,
+              shard_docs=args.shard_docs, separator=args.separator, dtype=args.dtype,
+              max_depth=args.max_depth, max_sentence_tokens=args.max_sentence_tokens,
+              overwrite=args.overwrite, progress=not args.quiet, origin=origin,
+              fmt=args.shard_format)
+    if args.engine == "ray":
+        from pygzlaw.sampler.ray_engine import generate_ray
+        from pygzlaw.scan.ray_engine import require_ray
+
+        try:
+            require_ray()
+        except ImportError as e:
+            print(f"pygzlaw generate: error: {e}", file=sys.stderr)
+            return 2
+        if args.threads < 1:
+            args.threads = 1  # -1 (all cores) means nothing per task: one CPU each
+        res = generate_ray(grammar, out_dir, address=args.address, task_threads=args.threads,
+                           threads=args.threads, **kw)
+    else:
+        if args.address is not None:
+            raise ValueError("--address needs --engine ray")
+        res = write_dataset(grammar, out_dir, threads=args.threads, **kw)
     stats, manifest, total = res["stats"], res["manifest"], res["total"]
     entropy_bits, n_resumed = res["entropy_bits"], res["n_resumed"]
     n_shards, n_docs, doc_tokens = stats["n_shards"], stats["n_docs"], manifest["doc_tokens"]

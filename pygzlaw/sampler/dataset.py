@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-__all__ = ["write_dataset", "gzip_ratio_sample", "MANIFEST", "FORMAT", "VERSION", "IDENTITY_KEYS"]
+__all__ = ["write_dataset", "sample_shard", "sample_shard_from_spec", "gzip_ratio_sample", "MANIFEST", "FORMAT", "VERSION", "IDENTITY_KEYS"]
 
 MANIFEST = "manifest.json"
 FORMAT = "pygzlaw-tokens"
@@ -98,10 +98,68 @@ def gzip_ratio_sample(rows) -> list[float]:
     return score_tokens(np.asarray(rows), threads=-1).ratio.tolist()
 
 
+def sample_shard(sampler, out_dir: str, i: int, first: int, n: int, *, fmt: str = "npy",
+                 buf=None, bar=None, chunk_docs: int | None = None) -> tuple:
+    """Sample documents [first, first + n) with ``sampler`` and write them as shard ``i``.
+
+    Args:
+        sampler: a pygzlaw.sampler.Sampler (its grammar, seed and guards fix the tokens).
+        out_dir: dataset directory; i: shard index; first, n: its first document and count.
+        fmt: shard format; buf: optional (>= n, doc_tokens) array of sampler.dtype to reuse;
+        bar: optional tqdm bar updated in tokens; chunk_docs: documents per native call.
+
+    Returns:
+        (i, manifest row {"file", "first_doc", "n_docs", "sha256", "n_bytes", "files",
+        "stats"}, unigram counts int64 (vocab_size,), SampleStats, sampling seconds).
+    """
+    import time
+
+    import numpy as np
+
+    from pygzlaw.sampler import SampleStats
+
+    doc_tokens = sampler.doc_tokens
+    if buf is None:
+        buf = np.empty((n, doc_tokens), dtype=sampler.dtype)
+    chunk_docs = chunk_docs or max(1, FILL_CHUNK_TOKENS // doc_tokens)
+    view = buf[:n]
+    shard_stats = SampleStats()
+    sample_s = 0.0
+    for j in range(0, n, chunk_docs):
+        c = min(chunk_docs, n - j)
+        t0 = time.perf_counter()
+        shard_stats = shard_stats + sampler.fill(view[j:j + c], first_doc=first + j)
+        sample_s += time.perf_counter() - t0
+        if bar is not None:
+            bar.update(c * doc_tokens)
+    w = _write_shard(os.path.join(out_dir, _shard_name(i, fmt)), view, fmt=fmt, shard=i,
+                     first_doc=first)
+    row = {"file": w["file"], "first_doc": first, "n_docs": n, "sha256": w["sha256"],
+           "n_bytes": w["n_bytes"], "files": w["files"], "stats": shard_stats.to_dict()}
+    return i, row, _unigram_counts(view, sampler.vocab_size), shard_stats, sample_s
+
+
+def sample_shard_from_spec(spec: dict, i: int, first: int, n: int, *, threads: int = 1) -> tuple:
+    """:func:`sample_shard` from the picklable ``spec`` write_dataset gives a shard_runner
+    (on any machine that can write ``spec["out_dir"]``). Same return value."""
+    import numpy as np
+
+    from pygzlaw.grammar import grammar_from_dict
+    from pygzlaw.sampler import Sampler
+
+    grammar = grammar_from_dict(spec["grammar"])
+    sampler = Sampler(grammar, spec["doc_tokens"], seed=spec["seed"], separator=spec["separator"],
+                      max_depth=spec["max_depth"], max_sentence_tokens=spec["max_sentence_tokens"],
+                      threads=threads, dtype=np.dtype(spec["dtype"]))
+    return sample_shard(sampler, spec["out_dir"], i, first, n, fmt=spec["fmt"],
+                        chunk_docs=spec["chunk_docs"])
+
+
 def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256, seed: int = 0,
                   shard_docs: int = 65_536, threads: int = -1, separator: str = "reserve", dtype: str = "auto",
                   max_depth: int = 1000, max_sentence_tokens: int = 1 << 20, overwrite: bool = False,
-                  progress: bool = False, origin: dict | None = None, fmt: str = "npy") -> dict:
+                  progress: bool = False, origin: dict | None = None, fmt: str = "npy",
+                  shard_runner=None) -> dict:
     """Sample ``n_tokens`` tokens (rounded up to whole documents) of ``grammar`` into ``out_dir``.
 
     Resumes a dataset written with the same parameters (see the module docstring); statistics
@@ -125,6 +183,12 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
         fmt: shard format, one of pygzlaw.sampler.formats.FORMATS: "npy" (default), "parquet",
             "bin" (flat tokens + Megatron-LM .idx) or "mds" (needs mosaicml-streaming). Every
             format resumes and is checked by sha256 alike; the tokens are the same.
+        shard_runner: where the missing shards are sampled; None = here, in order. Otherwise a
+            callable ``(todo, spec) -> iterable of (i, row, counts, stats, sample_s)`` (any
+            order; see :func:`sample_shard_from_spec`, e.g. ``pygzlaw.sampler.ray_engine``):
+            todo lists (shard index, first document, n_docs); spec is a picklable dict from
+            which :func:`sample_shard_from_spec` samples and writes a shard anywhere. The
+            manifest is written here only, so the dataset is the same bytes either way.
 
     Returns:
         dict with "out", "manifest" (as written), "stats" (the manifest's statistics), "grammar_repr",
@@ -244,22 +308,22 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
     with tqdm(total=n_docs * doc_tokens, initial=tokens_done, unit="tok", unit_scale=True,
               disable=not progress, desc=os.path.basename(os.path.normpath(out_dir)),
               file=sys.stderr, smoothing=0.1) as bar:
-        for i, first, n in todo:
-            view = buf[:n]
-            shard_stats = SampleStats()
-            for j in range(0, n, chunk_docs):
-                c = min(chunk_docs, n - j)
-                t0 = time.perf_counter()
-                shard_stats = shard_stats + sampler.fill(view[j:j + c], first_doc=first + j)
-                sample_s += time.perf_counter() - t0
-                bar.update(c * doc_tokens)
-            w = _write_shard(os.path.join(out_dir, _shard_name(i, fmt)), view, fmt=fmt, shard=i,
-                             first_doc=first)
-            counts += _unigram_counts(view, sampler.vocab_size)
+        if shard_runner is None:
+            done = (sample_shard(sampler, out_dir, i, first, n, fmt=fmt, buf=buf, bar=bar,
+                                 chunk_docs=chunk_docs) for i, first, n in todo)
+        else:
+            spec = {"grammar": grammar_json, "doc_tokens": doc_tokens, "seed": seed,
+                    "separator": separator, "dtype": sampler.dtype.name, "max_depth": max_depth,
+                    "max_sentence_tokens": max_sentence_tokens, "out_dir": out_dir, "fmt": fmt,
+                    "chunk_docs": chunk_docs}
+            done = shard_runner(todo, spec)
+        for i, row, shard_counts, shard_stats, shard_s in done:
+            if shard_runner is not None:
+                bar.update(row["n_docs"] * doc_tokens)
+            sample_s += shard_s
+            counts += shard_counts
             new_stats = new_stats + shard_stats
-            shard_rows[i] = {"file": w["file"], "first_doc": first, "n_docs": n,
-                             "sha256": w["sha256"], "n_bytes": w["n_bytes"], "files": w["files"],
-                             "stats": shard_stats.to_dict()}
+            shard_rows[i] = row
             manifest["shards"] = [shard_rows[k] for k in sorted(shard_rows)]
             _write_manifest(out_dir, manifest)
     wall_s = time.perf_counter() - t_start
