@@ -131,8 +131,11 @@ class ShardSource(DocumentSource):
         self.n_docs = int(m["n_docs"])
         self._starts = np.array([s["first_doc"] for s in m["shards"]], dtype=np.int64)
         self._shards = []
+        from pygzlaw.sampler.formats import read_shard
+
         for s in m["shards"]:
-            arr = np.load(os.path.join(data_dir, s["file"]), mmap_mode="r")
+            # any generate --format: npy and bin are memory-mapped, parquet and mds read whole
+            arr = read_shard(m.get("shard_format", "npy"), data_dir, s, self.seq_len, m["dtype"])
             if arr.shape != (s["n_docs"], self.seq_len):
                 raise ValueError(f"{data_dir}/{s['file']}: shape {arr.shape} does not match the "
                                  f"manifest ({s['n_docs']}, {self.seq_len})")

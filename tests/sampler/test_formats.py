@@ -254,3 +254,13 @@ def test_cli_format_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--format", "csv", "--out", str(out)])
     assert "invalid choice: 'csv'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["bin", "parquet"])
+def test_trainer_reads_every_format(tmp_path, grammar, want, fmt):
+    from pygzlaw.train.data import ShardSource
+
+    write_dataset(grammar, str(tmp_path), fmt=fmt, **KW)
+    out = np.empty((40, 64), dtype=np.uint16)
+    ShardSource(str(tmp_path)).fill(out, first_doc=25)  # spans shards 0 and 1
+    np.testing.assert_array_equal(out, want[25:65])
