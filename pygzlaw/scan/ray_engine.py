@@ -20,6 +20,11 @@ per-window files present). Tasks declare ``num_cpus=threads`` (the scorer's nati
 a task whose worker dies is retried ``max_retries`` times by Ray, and so is one that raises
 ``OSError`` (a transient read error); bad input never raises (it is counted, as locally).
 
+Inputs may also be fsspec URLs (``s3://bucket/corpus/``, ``gs://...``, ``hf://...``), so a
+cluster reads the corpus where it lies: the driver lists them with fsspec and each task copies
+its files to local temporary storage before scanning (resume fingerprints use the object's
+size and ETag, fsspec's ``ukey``).
+
 Shard ids depend only on the shard's unit keys, and the plan only on the inputs and
 ``shard_bytes``, never on the cluster size, so reruns on another cluster resume.
 """
@@ -36,8 +41,8 @@ from pygzlaw.scan import (SUMMARY_FORMAT, SUMMARY_NAME, ScanConfig, _build_summa
                           _scan_unit, input_fingerprint, readers, scan_merge)
 from pygzlaw.scan.manifest import ScanManifest
 
-__all__ = ["Shard", "plan_shards", "scan_ray", "scan_shard", "require_ray", "RAY_EXTRA_HINT",
-           "DEFAULT_SHARD_BYTES"]
+__all__ = ["Shard", "plan_shards", "scan_ray", "scan_shard", "require_ray", "discover_url",
+           "fingerprint", "is_url", "RAY_EXTRA_HINT", "DEFAULT_SHARD_BYTES"]
 
 RAY_EXTRA_HINT = "install the ray extra: pip install 'pygzlaw[ray]'"
 # 64 MiB of input per task: seconds of work per core (about 30 MB/s of windows at level 9),
@@ -110,6 +115,80 @@ def plan_shards(units: list, shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[Sha
     return shards
 
 
+def is_url(path: str) -> bool:
+    """True for fsspec URLs such as s3://bucket/dir, gs://..., hf://..., file:///..."""
+    return "://" in path
+
+
+def discover_url(url: str, *, fmt: str | None = None) -> tuple[list, list[str]]:
+    """Units of an fsspec URL: one file, or every file under a prefix (sorted).
+
+    Text formats only (PCFG shard directories are read from local paths). Names as in
+    ``readers.discover``: unsupported names under a prefix are skipped and returned, a
+    named file with an unsupported name becomes a unit that reports ``unsupported_file``.
+
+    Raises:
+        ImportError: fsspec (or the filesystem's package, e.g. s3fs) is missing.
+        FileNotFoundError: nothing at the URL.
+    """
+    try:
+        import fsspec
+    except ImportError as e:
+        raise ImportError(f"{url}: URL inputs need fsspec; {RAY_EXTRA_HINT}") from e
+    fs, root = fsspec.core.url_to_fs(url)
+    forced = readers.parse_format(fmt) if fmt else None
+    if fs.isdir(root):
+        entries, named = sorted(fs.find(root, detail=True).items()), False
+    elif fs.exists(root):
+        entries, named = [(root, fs.info(root))], True
+    else:
+        raise FileNotFoundError(f"{url}: no such file or prefix")
+    units, skipped = [], []
+    for path, info in entries:
+        full = fs.unstrip_protocol(path)
+        f, c = forced if forced else readers.split_suffix(path)
+        if not f:
+            if named:
+                units.append(readers.Unit(key=full, path=full, fmt="", compression=c))
+            else:
+                skipped.append(full)
+            continue
+        units.append(readers.Unit(key=full, path=full, fmt=f, compression=c,
+                                  size_bytes=int(info.get("size") or 0)))
+    return units, skipped
+
+
+def fingerprint(unit) -> dict | None:
+    """``input_fingerprint`` for local files; for URLs: size and the filesystem's unique key
+    (an ETag on object stores; size and mtime on local disks)."""
+    if not is_url(unit.path):
+        return input_fingerprint(unit.path)
+    import fsspec
+
+    fs, p = fsspec.core.url_to_fs(unit.path)
+    try:
+        info = fs.info(p)
+        ukey = fs.ukey(p)
+    except (OSError, ValueError):
+        return None
+    return {"size_bytes": int(info.get("size") or 0), "mtime_ns": 0, "sha256_ends": str(ukey)}
+
+
+def _staged(unit, tmp_dir: str):
+    """The unit, readable from local disk: URLs are copied into tmp_dir first (a compressed
+    stream cannot be split anyway; the scan is CPU-bound, so the copy is not the limit)."""
+    import dataclasses
+
+    if not is_url(unit.path):
+        return unit
+    import fsspec
+
+    fs, p = fsspec.core.url_to_fs(unit.path)
+    local = os.path.join(tmp_dir, "input-" + os.path.basename(p.rstrip("/")))
+    fs.get_file(p, local)
+    return dataclasses.replace(unit, path=local)
+
+
 def _identity(cfg: ScanConfig, per_window: bool) -> dict:
     identity = cfg.identity()
     identity["per_window"] = bool(per_window)
@@ -154,25 +233,28 @@ def scan_shard(shard: Shard, cfg: ScanConfig, out_dir: str, *, per_window: bool 
         def update(self, n):
             pass
 
+    import tempfile
+
     records, inputs, changed = {}, {}, []
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygzlaw-score")
     try:
         for unit in shard.units:
-            fingerprint = input_fingerprint(unit.path)
+            fp = fingerprint(unit)
             rec = manifest.records.get(unit.key)
             if rec is not None:
-                why = _changed(rec.get("input"), fingerprint)
+                why = _changed(rec.get("input"), fp)
                 if not why and (not per_window or (rec.get("parquet") and os.path.exists(
                         os.path.join(out_dir, rec["parquet"])))):
-                    records[unit.key], inputs[unit.key] = rec, fingerprint
+                    records[unit.key], inputs[unit.key] = rec, fp
                     continue
                 if why:
                     changed.append({"unit": unit.key, "reason": why})
-            rec, _, _ = _scan_unit(unit, cfg, tokenizer, threads, batch_bytes, pool, _NoBar(),
-                                   out_dir if per_window else None)
-            rec["input"] = fingerprint
+            with tempfile.TemporaryDirectory(prefix="pygzlaw-scan-") as tmp:
+                rec, _, _ = _scan_unit(_staged(unit, tmp), cfg, tokenizer, threads, batch_bytes,
+                                       pool, _NoBar(), out_dir if per_window else None)
+            rec["input"] = fp
             manifest.append(rec)
-            records[unit.key], inputs[unit.key] = rec, fingerprint
+            records[unit.key], inputs[unit.key] = rec, fp
             if _exit_after_first_unit and not os.path.exists(_exit_after_first_unit):
                 with open(_exit_after_first_unit, "w") as f:
                     f.write(shard.shard_id)
@@ -202,7 +284,7 @@ def _complete_summary(out_dir: str, shard: Shard, identity: dict, per_window: bo
             or s.get("n_units_done") != len(keys) or sorted(s.get("inputs", {})) != sorted(keys)):
         return None
     for u in shard.units:
-        if _changed(s["inputs"][u.key], input_fingerprint(u.path)):
+        if _changed(s["inputs"][u.key], fingerprint(u)):
             return None
     if per_window:
         for f in s["files"]:
@@ -245,7 +327,10 @@ def scan_ray(paths, *, out_dir: str, config: ScanConfig | None = None, threads: 
     started here is shut down at the end.
 
     Args:
-        paths: files and directories (not "-": stdin cannot be split across machines).
+        paths: files and directories, or fsspec URLs of files or prefixes (s3://, gs://,
+            hf://, ...: the filesystem's package must be installed on every node; each task
+            copies its URL files to local temporary storage and scans them there). Not "-":
+            stdin cannot be split across machines.
         out_dir: output directory, on storage every node can write (required).
         config: a ScanConfig, or its fields as keyword arguments.
         threads: native scorer threads per task; each task declares ``num_cpus=threads``.
@@ -286,9 +371,14 @@ def scan_ray(paths, *, out_dir: str, config: ScanConfig | None = None, threads: 
     if "-" in paths:
         raise ValueError("'-' (stdin) cannot be scanned with --engine ray; pass files, or use "
                          "--engine local")
-    units, skipped = readers.discover(paths, fmt=cfg.fmt, stdin_format=cfg.stdin_format)
+    units, skipped = [], []
+    for p in paths:  # in the order given, as readers.discover
+        found, skip = (discover_url(p, fmt=cfg.fmt) if is_url(p) else
+                       readers.discover([p], fmt=cfg.fmt, stdin_format=cfg.stdin_format))
+        units.extend(found)
+        skipped.extend(skip)
     own = os.path.abspath(out_dir) + os.sep
-    units = [u for u in units if not os.path.abspath(u.path).startswith(own)]
+    units = [u for u in units if is_url(u.path) or not os.path.abspath(u.path).startswith(own)]
     if cfg.tokenizer and cfg.window_tokens is None:
         raise ValueError("tokenizer= (--tokenizer) needs window_tokens= (--window-tokens N, the "
                          "window size in tokens)")

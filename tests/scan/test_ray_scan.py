@@ -173,6 +173,28 @@ def test_ray_scan_resume_recomputes_only_the_missing_shard(local_ray, mixed, tmp
         scan_ray([mixed], **{**kw, "window_bytes": 512})
 
 
+def test_ray_scan_reads_fsspec_urls(local_ray, mixed, tmp_path):
+    """A corpus given as a URL (file:// here; s3:// etc. alike): listed with fsspec, copied
+    by each task, scanned as locally; units are named by their URL."""
+    local = scan([mixed], window_bytes=256, progress=False)
+    url = "file://" + str(mixed)
+    remote = scan_ray([url], out_dir=str(tmp_path / "ray"), window_bytes=256,
+                      shard_bytes=SHARD_BYTES, progress=False, timeout_s=TIMEOUT_S)
+    assert all(f["unit"].startswith("file://") for f in remote["files"])
+    strip = lambda s: {f["unit"][len("file://"):]: f for f in s["files"]}  # noqa: E731
+    files_l = {f["unit"]: f for f in local["files"]}
+    assert strip(remote).keys() == files_l.keys()
+    for k, f in strip(remote).items():
+        assert (f["n_windows"], f["bad_input"]) == (files_l[k]["n_windows"], files_l[k]["bad_input"])
+    assert remote["overall"]["n_windows"] == local["overall"]["n_windows"]
+    assert remote["n_skipped_paths"] == 1
+    bad = {(e["file"], e["line"]) for e in remote["bad_examples"]}
+    assert (url + "/a.jsonl", 61) in bad
+    again = scan_ray([url], out_dir=str(tmp_path / "ray"), window_bytes=256,
+                     shard_bytes=SHARD_BYTES, progress=False, timeout_s=TIMEOUT_S)
+    assert again["engine"]["shards_run"] == 0  # URL fingerprints resume too
+
+
 def test_ray_scan_cli(local_ray, mixed, tmp_path, capsys):
     from test_scan import cli_main
 
