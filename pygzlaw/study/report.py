@@ -81,6 +81,7 @@ def build_report(out: str, *, store=None, config=None, db: str | None = None) ->
         grammars = store.grammars()
         meta_cfg = store.get_meta("config") or {}
         plan = store.get_meta("plan")
+        prov = store.get_meta("gzip_provenance")   # how the H values were computed
         if not runs:
             raise ValueError(f"{store.path}: the database holds no runs; run pygzlaw reproduce first")
     finally:
@@ -99,18 +100,19 @@ def build_report(out: str, *, store=None, config=None, db: str | None = None) ->
                   level=float(ana_cfg.get("level", 0.95)), grid=ana_cfg.get("grid", "hoffmann"))
     fit_s = time.perf_counter() - t0
     os.makedirs(out, exist_ok=True)
-    _write_laws(out, ana)
+    _write_laws(out, ana, prov)
     figs = _figures(out, ana, runs)
     write_runs_csv(os.path.join(out, "runs.csv"), runs)
     summary = _summary_dict(ana, runs, meta_cfg, fit_s)
     summary["runs_of_other_configurations"] = n_other
+    summary["gzip_provenance"] = prov
     write_json(os.path.join(out, "analysis.json"), _finite(summary))
     write_text(os.path.join(out, "report.md"), _markdown(ana, runs, meta_cfg, figs, summary))
     return out
 
 
 # ------------------------------------------------------------------ laws
-def _write_laws(out, ana) -> None:
+def _write_laws(out, ana, prov=None) -> None:
     from pygzlaw.laws import save_law
 
     for sub in ("laws", "laws-flagged"):
@@ -122,10 +124,11 @@ def _write_laws(out, ana) -> None:
     for g in ana.grammars:
         if g.law is None:
             continue
-        g.law.meta = {**g.law.meta, "flags": g.flags}
+        g.law.meta = {**g.law.meta, "flags": g.flags, "gzip_provenance": prov}
         save_law(g.law, os.path.join(out, "laws" if g.served else "laws-flagged", f"{g.name}.json"))
     if ana.dd_law is not None:
-        ana.dd_law.meta = {**ana.dd_law.meta, "flagged_inputs": ana.regression_flagged}
+        ana.dd_law.meta = {**ana.dd_law.meta, "flagged_inputs": ana.regression_flagged,
+                           "gzip_provenance": prov}
         save_law(ana.dd_law, os.path.join(out, "laws" if ana.dd_served else "laws-flagged", "data_dependent.json"))
 
 

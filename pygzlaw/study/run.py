@@ -162,16 +162,23 @@ def reproduce(cfg: StudyConfig, *, run_fn: str = DEFAULT_RUN_FN, progress: bool 
             store.set_meta("config", cfg.to_dict())
             seed = int(cfg.train.get("data_seed", 1234))
             sep = cfg.train.get("separator", "reserve")
+            # How H is computed here (zlib flavour and version, ...): H measured under another
+            # zlib is measured again, so the store's H values share one provenance.
+            from pygzlaw.provenance import gzip_provenance
+
+            prov = gzip_provenance()
+            same_zlib = store.get_meta("gzip_provenance") == prov
             for g in cfg.grammars:
                 grammar = _grammar_object(g, cfg.out)
                 old = store.grammar(g.name)
                 if (old and old["spec"] == g.spec_dict() and old["h_docs"] == cfg.analysis.h_docs
-                        and old["H_median"] is not None):
+                        and old["H_median"] is not None and same_zlib):
                     continue
                 h, h_std, vocab = measure_h(grammar, n_docs=cfg.analysis.h_docs, seed=seed, separator=sep)
                 store.upsert_grammar(g.name, g.spec_dict(), g.seed, vocab_size=vocab, h_median=h, h_std=h_std,
                                      h_docs=cfg.analysis.h_docs, seq_len=H_DOC_TOKENS)
                 say(f"grammar {g.name}: H = {h:.4f} (std {h_std:.4f}, {cfg.analysis.h_docs} docs), vocab {vocab}")
+            store.set_meta("gzip_provenance", prov)
             plan = plan_runs(cfg)
             store.add_runs(plan)
             store.set_meta("plan", [r["run_id"] for r in plan])   # the report analyses these runs only
