@@ -305,7 +305,8 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
                          "(--tokenizer FILE); for raw text use window_bytes= (--window-bytes)")
     identity = cfg.identity()
     identity["per_window"] = bool(per_window)
-    manifest = ScanManifest(out_dir, identity, restart=restart) if out_dir else None
+    manifest = (ScanManifest(out_dir, identity, restart=restart, provenance=_provenance(identity))
+                if out_dir else None)
 
     from tqdm import tqdm
 

@@ -29,20 +29,27 @@ class ScanManifest:
         out_dir: the scan's output directory (created if missing).
         config: JSON-able scan configuration; must equal the stored one when resuming.
         restart: forget a previous manifest (it is replaced, not edited).
+        provenance: how ratios are computed here (pygzlaw.provenance.gzip_provenance); a
+            manifest written under another zlib or settings is refused, naming the field
+            (manifests without one, from older pygzlaw, are not checked).
     """
 
-    def __init__(self, out_dir: str, config: dict, *, restart: bool = False):
+    def __init__(self, out_dir: str, config: dict, *, restart: bool = False,
+                 provenance: dict | None = None):
         self.out_dir = out_dir
         self.path = os.path.join(out_dir, MANIFEST_NAME)
         self.config = config
+        self.provenance = provenance
         self.records: dict[str, dict] = {}
         self.n_torn = 0
         os.makedirs(out_dir, exist_ok=True)
         if os.path.exists(self.path) and not restart:
             self._load()
         else:
-            write_bytes(self.path, (json.dumps({"format": FORMAT, "config": config})
-                                           + "\n").encode())
+            head = {"format": FORMAT, "config": config}
+            if provenance is not None:
+                head["provenance"] = provenance
+            write_bytes(self.path, (json.dumps(head) + "\n").encode())
 
     def _load(self) -> None:
         with open(self.path, "rb") as f:
@@ -61,6 +68,15 @@ class ScanManifest:
             raise ValueError(f"{self.path} holds a scan with a different configuration "
                              f"(differs in: {', '.join(diff)}); use another --out, "
                              "the same options, or --restart")
+        if self.provenance is not None and head.get("provenance") is not None:
+            from pygzlaw.provenance import compare_provenance
+
+            try:
+                compare_provenance(head["provenance"], self.provenance, a_name=self.path,
+                                   b_name="this machine")
+            except ValueError as exc:
+                raise ValueError(f"{exc}; resume where the scan started, use another --out, "
+                                 "or --restart") from None
         for i, line in enumerate(lines[1:], start=2):
             if not line.strip():
                 continue

@@ -115,3 +115,20 @@ def test_mds_fixture_is_scanned_where_copied(tmp_path):
     shutil.copytree(MDS_FIXTURE, d)
     summary = scan([str(d)], threads=1, progress=False)
     assert summary["overall"]["n_windows"] == 40
+
+
+def test_resuming_a_scan_under_another_zlib_is_refused(tmp_path, npy_ratios):
+    out = tmp_path / "scan"
+    scan([str(npy_ratios[0])], out_dir=str(out), threads=1, progress=False)
+    m = out / "manifest.jsonl"
+    lines = m.read_text().splitlines()
+    head = json.loads(lines[0])
+    assert head["provenance"] == scan([str(npy_ratios[0])], threads=1,
+                                      progress=False)["provenance"]
+    head["provenance"]["zlib_version"] = "1.3.1.zlib-ng"
+    m.write_text("\n".join([json.dumps(head)] + lines[1:]) + "\n")
+    with pytest.raises(ValueError, match=r"zlib_version: '1.3.1.zlib-ng' in .*manifest.jsonl vs "
+                                         r".* in this machine.*--restart"):
+        scan([str(npy_ratios[0])], out_dir=str(out), threads=1, progress=False)
+    assert scan([str(npy_ratios[0])], out_dir=str(out), threads=1, progress=False,
+                restart=True)["overall"]["n_windows"] == 80
