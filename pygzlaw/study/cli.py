@@ -82,7 +82,12 @@ def cmd_reproduce(args) -> int:
     outcome = reproduce(cfg, progress=not args.quiet, report=not args.no_report)
     if outcome.report:
         print(f"report: {os.path.join(outcome.report, 'report.md')}")
-        print(f"serve the laws: pygzlaw serve {os.path.join(outcome.report, 'laws')}")
+        laws = os.path.join(outcome.report, "laws")
+        if any(f.endswith(".json") for f in os.listdir(laws)):
+            print(f"serve the laws: pygzlaw serve {laws}")
+        else:
+            print(f"no fitted law passed the identifiability checks (see the report); the flagged fits are in "
+                  f"{os.path.join(outcome.report, 'laws-flagged')}")
     if outcome.n_failed:
         print(f"pygzlaw reproduce: {outcome.n_failed} run(s) failed; `pygzlaw runs --out {cfg.out} --status failed` "
               "shows the errors, and rerunning retries them", file=sys.stderr)
