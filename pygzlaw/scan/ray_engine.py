@@ -236,6 +236,7 @@ def scan_shard(shard: Shard, cfg: ScanConfig, out_dir: str, *, per_window: bool 
     import tempfile
 
     records, inputs, changed = {}, {}, []
+    n_scanned = 0
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygzlaw-score")
     try:
         for unit in shard.units:
@@ -254,6 +255,7 @@ def scan_shard(shard: Shard, cfg: ScanConfig, out_dir: str, *, per_window: bool 
                                        pool, _NoBar(), out_dir if per_window else None)
             rec["input"] = fp
             manifest.append(rec)
+            n_scanned += 1
             records[unit.key], inputs[unit.key] = rec, fp
             if _exit_after_first_unit and not os.path.exists(_exit_after_first_unit):
                 with open(_exit_after_first_unit, "w") as f:
@@ -266,6 +268,7 @@ def scan_shard(shard: Shard, cfg: ScanConfig, out_dir: str, *, per_window: bool 
     summary["shard"] = shard.shard_id
     summary["inputs"] = inputs
     summary["changed_inputs"] = changed
+    summary["units_scanned"] = n_scanned  # by this attempt (the rest came from the manifest)
     write_json(os.path.join(shard_dir, SUMMARY_NAME), summary)
     return summary
 
@@ -460,8 +463,11 @@ def _run(ray, shards, cfg, out_dir, identity, skipped, *, threads, per_window, s
         "window_bytes_scored": window_bytes,
         "window_bytes_per_s": window_bytes / elapsed if elapsed > 0 else None,
         "input_bytes_per_s": input_bytes / elapsed if elapsed > 0 else None,
-        "units_scanned_this_run": sum(len(sh.units) for sh in todo),
-        "units_resumed": sum(len(sh.units) for sh in shards if sh.shard_id not in run_ids),
+        "units_scanned_this_run": sum(s.get("units_scanned", 0) for s in ordered
+                                      if s["shard"] in run_ids),
+        "units_resumed": sum(len(s["files"]) - (s.get("units_scanned", 0)
+                                                if s["shard"] in run_ids else 0)
+                             for s in ordered),
         "units_rescanned_changed": len(changed),
     }
     merged["changed_inputs"] = changed

@@ -135,6 +135,9 @@ def test_ray_scan_killed_task_is_retried(local_ray, mixed, tmp_path):
     killed = marker.read_text()
     assert killed.startswith("s")
     assert os.path.exists(tmp_path / "ray" / "shards" / killed / "summary.json")
+    # the unit finished before the kill came from the shard's manifest, not scanned twice
+    assert remote["throughput"]["units_scanned_this_run"] == len(local["files"]) - 1
+    assert remote["throughput"]["units_resumed"] == 1
     _assert_same(local, remote)
 
 
@@ -155,6 +158,9 @@ def test_ray_scan_resume_recomputes_only_the_missing_shard(local_ray, mixed, tmp
     shutil.rmtree(out / "shards" / victim)
     third = scan_ray([mixed], **kw)
     assert third["engine"]["run_shard_ids"] == [victim]
+    n_victim = len(json.loads((out / "shards" / victim / "summary.json").read_text())["files"])
+    assert third["throughput"]["units_scanned_this_run"] == n_victim
+    assert third["throughput"]["units_resumed"] == len(first["files"]) - n_victim
     for i in ids:
         if i != victim:
             assert os.stat(out / "shards" / i / "summary.json").st_mtime_ns == mtimes[i]
@@ -166,6 +172,7 @@ def test_ray_scan_resume_recomputes_only_the_missing_shard(local_ray, mixed, tmp
     os.unlink(out / f0["parquet"])
     fourth = scan_ray([mixed], **kw)
     assert len(fourth["engine"]["run_shard_ids"]) == 1
+    assert fourth["throughput"]["units_scanned_this_run"] == 1  # the others from its manifest
     assert os.path.exists(out / f0["parquet"])
     assert fourth["overall"] == first["overall"]
     # another configuration in the same directory is refused, naming the option
