@@ -67,6 +67,16 @@ def test_generate_cli_engine_ray(local_ray, tmp_path, capsys):
     out = capsys.readouterr().out
     assert _files(tmp_path / "r") == _files(tmp_path / "l")
     assert json.loads(out[out.rindex('{\n  "out"'):])["n_shards"] == 4
+    # and its shards scan on Ray as locally (PCFG units: one window per document)
+    from pygzlaw.scan import scan
+    from pygzlaw.scan.ray_engine import scan_ray
+
+    local = scan([str(tmp_path / "l")], progress=False)
+    remote = scan_ray([str(tmp_path / "r")], out_dir=str(tmp_path / "scan"), shard_bytes=1,
+                      progress=False, timeout_s=TIMEOUT_S)
+    assert remote["engine"]["n_shards"] == 4
+    assert remote["overall"]["n_windows"] == local["overall"]["n_windows"] == 125
+    assert remote["overall"]["stats"]["quantiles"] == local["overall"]["stats"]["quantiles"]
 
 
 def test_engine_ray_without_ray_names_the_extra(monkeypatch, tmp_path, capsys):
