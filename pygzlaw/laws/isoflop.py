@@ -153,7 +153,8 @@ def curve_minimum(log_n, loss, *, method="window", window=0.75, min_points=5, ed
         log_n: (m,) natural log of the parameters of the curve's runs (at least 3 distinct).
         loss: (m,) loss of each run.
         method: "window", "interp" or "parabola" (module docstring).
-        window: half-width in log N of the window around the current estimate (method "window").
+        window: half-width in log N of the window around the current estimate (method "window");
+            widened 1.5x at a time while the parabola in it opens downward.
         min_points: the window holds at least this many distinct N (nearest first; method "window").
         edge_margin: how far (log N) the minimum may lie outside the sampled N; 0 = it must be
             bracketed by the runs (an extrapolated minimum is not measured).
@@ -197,16 +198,20 @@ def curve_minimum(log_n, loss, *, method="window", window=0.75, min_points=5, ed
         # until the set of runs in it stops changing (a local quadratic fit around the minimum).
         p = _parabola(x, y)
         centre = p[0] if np.isfinite(p[0]) and ux[0] <= p[0] <= ux[-1] else x[int(np.argmin(y))]
-        seen = []
+        seen, w = [], window
         for _ in range(max_iter):
-            m = _window_mask(x, centre, window, min_points)
+            m = _window_mask(x, centre, w, min_points)
             key = m.tobytes()
             if key in seen:                           # settled (or cycling between two sets: take this one)
                 break
             seen.append(key)
             p = _parabola(x[m], y[m])
-            if p is None or not np.isfinite(p[0]):
-                return None
+            if not np.isfinite(p[0]):                 # no dip inside the window (noise): widen it
+                if m.all():
+                    return None
+                w *= 1.5
+                seen = []
+                continue
             centre = min(max(p[0], ux[0]), ux[-1])
         else:
             return None
@@ -296,12 +301,11 @@ def snap_to_budgets(budget_flops, budgets, *, tol_dex=0.05, recentre=False):
         (nominal (n,) float64: the budget of each run, NaN where none; keep (n,) bool).
 
     Raises:
-        ValueError: non-positive values, or tol_dex out of range (the message names the limit).
+        ValueError: non-positive or non-finite values, or tol_dex out of range (the message names
+            the limit).
     """
     c = as_float64("budget_flops", budget_flops).ravel()
     b = np.unique(as_float64("budgets", budgets).ravel())
-    if np.any(~(c > 0)) or np.any(~(b > 0)):
-        raise ValueError("budget_flops and budgets must be > 0 FLOPs")
     lc, lb = np.log10(c), np.log10(b)
     half_gap = np.diff(lb).min() / 2 if b.size > 1 else np.inf
     if not (0 < tol_dex <= half_gap):

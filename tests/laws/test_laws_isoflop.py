@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from lawsdata import GADRE_DIR
 
-from pygzlaw.laws.isoflop import curve_minimum, group_by_budget, isoflop_analysis
+from pygzlaw.laws.isoflop import (curve_minimum, group_by_budget, isoflop_analysis, random_effects_weights,
+                                  snap_to_budgets)
 
 A_TRUE = 0.46  # exponent of the optimum's position: log N*(C) = A_TRUE log C + const
 
@@ -94,3 +95,102 @@ def test_gadre_runs_are_not_isoflop_curves(gadre_rows):
     assert max(np.unique(n[gid == g]).size for g in range(gid.max() + 1)) <= 3
     r = isoflop_analysis(n, d, loss, rel_tol=0.3, n_boot=50, seed=0)
     assert r.a_interval[1] - r.a_interval[0] > 0.1
+
+
+# ------------------------------------------------- changes held to Hoffmann's runs (test_..._real.py)
+def test_window_is_not_placed_by_one_noisy_low_run():
+    # true minimum at x = 0 (steeper on the left); the run at x = 1 dips below every other run
+    x = np.linspace(-3.0, 3.0, 13)
+    clean = 2.0 + 0.05 * (np.exp(-x) - 1 + x)
+    loss = clean.copy()
+    loss[x == 1.0] -= 0.025
+    assert x[np.argmin(loss)] == 1.0
+    x_clean, _ = curve_minimum(x, clean)
+    x_opt, _ = curve_minimum(x, loss)
+    # a +-0.75 window around the low run (the 3 runs at 0.5, 1, 1.5) puts the minimum at ~0.86
+    near_low = np.abs(x - 1.0) <= 0.75
+    q = np.polyfit(x[near_low], loss[near_low], 2)
+    assert -q[1] / (2 * q[0]) > 0.8
+    assert abs(x_clean) < 0.2 and abs(x_opt - x_clean) < 0.2
+
+
+def test_window_widens_when_noise_bends_it_downward():
+    x = np.linspace(-3.0, 3.0, 13)
+    loss = 2.0 + 0.05 * (np.exp(-x) - 1 + x)
+    loss[x == 2.0] -= 0.06                                    # the 5 runs around the vertex open downward
+    m = np.argsort(np.abs(x - curve_minimum(x, loss, method="parabola")[0]))[:5]
+    assert np.polyfit(x[m], loss[m], 2)[0] < 0
+    x_opt, _ = curve_minimum(x, loss)
+    assert x[0] < x_opt < x[-1]
+
+
+def test_window_holds_min_points_distinct_sizes():
+    # sizes 0.7 apart in log N: a +-0.75 window holds 3; min_points=5 widens it to the 5 nearest
+    x = np.arange(9) * 0.7 - 2.8
+    loss = 2.0 + 0.05 * (np.exp(-x) - 1 + x) + np.array([0, 0.004, -0.003, 0.002, -0.004, 0.003, 0, -0.002, 0])
+    for k in (3, 5, 7):
+        x_opt, _ = curve_minimum(x, loss, window=0.75, min_points=k)
+        near = np.argsort(np.abs(x - x_opt))[:k]
+        q = np.polyfit(x[near], loss[near], 2)
+        assert x_opt == pytest.approx(-q[1] / (2 * q[0]), abs=1e-9)  # the parabola through exactly k runs
+    with pytest.raises(ValueError, match="min_points=2 must be an integer >= 3"):
+        isoflop_analysis(np.ones(3), np.ones(3), np.ones(3), min_points=2)
+
+
+def test_unbracketed_minimum_is_skipped_unless_a_margin_allows_it():
+    x = np.log(np.geomspace(1e8, 1e9, 6))
+    loss = 2.0 + 0.05 * (x - (x[-1] + 0.3)) ** 2              # vertex 0.3 beyond the largest N
+    for method in ("window", "parabola"):
+        assert curve_minimum(x, loss, method=method) is None
+        x_opt, _ = curve_minimum(x, loss, method=method, edge_margin=0.5)
+        assert x_opt == pytest.approx(x[-1] + 0.3, abs=1e-6)
+    assert curve_minimum(x, loss, method="interp") is None   # lowest at the end: no measured minimum
+    with pytest.raises(ValueError, match="edge_margin=-1 must be >= 0"):
+        isoflop_analysis(np.ones(3), np.ones(3), np.ones(3), edge_margin=-1)
+
+
+def test_random_effects_weights():
+    x = np.log(np.geomspace(1e19, 1e21, 9))
+    se = np.array([0.02, 0.2, 0.1, 0.05, 0.2, 0.03, 0.1, 0.2, 0.1])
+    # points on the line: no excess scatter, the inverse-variance weights
+    w, tau2 = random_effects_weights(x, 0.5 * x, se)
+    assert tau2 == 0.0 and np.allclose(w, 1 / se ** 2)
+    # errors that say nothing about the scatter (as with few-run curves): the spuriously precise
+    # points no longer dominate, and the slope is closer to the truth than inverse-variance weighting
+    rng = np.random.default_rng(0)
+    err_re, err_iv = [], []
+    for _ in range(300):
+        y = 0.5 * x + rng.normal(0, 0.1, x.size)
+        w, tau2 = random_effects_weights(x, y, se)
+        assert tau2 >= 0 and np.allclose(w, 1 / (se ** 2 + tau2))
+        err_re.append(np.polyfit(x, y, 1, w=np.sqrt(w))[0] - 0.5)
+        err_iv.append(np.polyfit(x, y, 1, w=1 / se)[0] - 0.5)
+    assert np.sqrt(np.mean(np.square(err_re))) < 0.8 * np.sqrt(np.mean(np.square(err_iv)))
+
+
+def test_snap_to_budgets():
+    budgets = [1e19, 1e20, 1e21]
+    c = np.array([1.05e19, 0.9e20, 2e20, 1.1e21, 5e18])
+    nominal, keep = snap_to_budgets(c, budgets, tol_dex=0.05)
+    assert keep.tolist() == [True, True, False, True, False]
+    assert nominal[keep].tolist() == [1e19, 1e20, 1e21] and np.isnan(nominal[~keep]).all()
+    # a whole axis read 0.04 dex low, scatter 0.01 dex: a 0.02-dex window around the nominal
+    # budgets loses most runs; re-centred on each curve's median it keeps them all
+    rng = np.random.default_rng(0)
+    lc = np.repeat(np.log10(budgets), 20) - 0.04 + rng.normal(0, 0.01, 60).clip(-0.018, 0.018)
+    _, keep_nominal = snap_to_budgets(10 ** lc, budgets, tol_dex=0.02)
+    nominal, keep = snap_to_budgets(10 ** lc, budgets, tol_dex=0.02, recentre=True)
+    assert keep_nominal.sum() < 40 and keep.all()
+    assert nominal.tolist() == np.repeat(budgets, 20).tolist()
+    with pytest.raises(ValueError, match=r"tol_dex=0.6 must be in \(0, 0.5\]"):
+        snap_to_budgets(c, budgets, tol_dex=0.6)
+    with pytest.raises(ValueError, match=r"budget_flops\[0\] = 0.0 is not positive"):
+        snap_to_budgets([0.0], budgets)
+
+
+def test_result_reports_tau2_and_min_points():
+    n, d, c, loss = _asymmetric_runs(seed=2, sigma=0.002)
+    r = isoflop_analysis(n, d, loss, budget_flops=c, n_boot=40, seed=0)
+    out = r.to_dict()
+    assert out["tau2_n"] == r.tau2_n >= 0 and out["min_points"] == 5
+    assert r.a == pytest.approx(A_TRUE, rel=0.05)
