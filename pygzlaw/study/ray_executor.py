@@ -55,6 +55,8 @@ class RayExecutor:
         workers: runs the study driver keeps in flight at once (its ``slots``); None = what
             the cluster holds now: its CPUs // num_cpus (or GPUs // num_gpus), at least 1.
         poll_s: longest wait inside results() between checks (it returns as runs finish).
+        run_timeout_s: a run still unfinished this long after its submission is cancelled
+            (its worker killed) and reported failed; None = no limit.
 
     Raises:
         ImportError: Ray is not installed (names the extra to install).
@@ -63,7 +65,7 @@ class RayExecutor:
 
     def __init__(self, *, num_cpus: int = 1, num_gpus: float = 0, run_fn: str = DEFAULT_RUN_FN,
                  address: str | None = None, max_retries: int = 1, workers: int | None = None,
-                 poll_s: float = 1.0):
+                 poll_s: float = 1.0, run_timeout_s: float | None = None):
         from pygzlaw.scan.ray_engine import require_ray
 
         if num_cpus < 0 or num_gpus < 0 or max_retries < 0:
@@ -78,6 +80,7 @@ class RayExecutor:
         self.num_cpus, self.num_gpus, self.run_fn = num_cpus, num_gpus, run_fn
         self.threads = max(1, int(num_cpus))
         self.poll_s = poll_s
+        self.run_timeout_s = run_timeout_s
         if workers is None:
             res = ray.cluster_resources()
             workers = (int(res.get("GPU", 0) // num_gpus) if num_gpus
@@ -114,6 +117,15 @@ class RayExecutor:
                                     time.perf_counter() - t0)
                     continue
                 yield RunResult(run_id, d["ok"], d.get("record"), d.get("error"), d["wall_s"])
+            if self.run_timeout_s is not None:
+                now = time.perf_counter()
+                for ref, (run_id, t0) in list(self._inflight.items()):
+                    if now - t0 > self.run_timeout_s:
+                        ray.cancel(ref, force=True)
+                        del self._inflight[ref]
+                        yield RunResult(run_id, False, None, f"run {run_id} timed out after "
+                                        f"{self.run_timeout_s} s (run_timeout_s); cancelled",
+                                        now - t0)
 
     def close(self) -> None:
         """Cancel runs still in flight; shut down a Ray this executor started."""

@@ -22,7 +22,8 @@ def local_ray():
 
 
 def test_runs_failures_and_dead_workers_come_back(local_ray):
-    ex = RayExecutor(num_cpus=1, run_fn="study_fns:die_run", max_retries=0, poll_s=0.2)
+    ex = RayExecutor(num_cpus=1, run_fn="study_fns:die_run", max_retries=0, poll_s=0.2,
+                     run_timeout_s=120)
     assert ex.workers == 2  # 2 CPUs // 1 CPU per run
     ex.submit("ok1", {"n": 1000, "d": 2048})
     ex.submit("bad", {"n": 10, "d": 10, "fail": "on purpose"})
@@ -41,6 +42,17 @@ def test_runs_failures_and_dead_workers_come_back(local_ray):
     assert not got["dies"].ok and "worker died while running dies" in got["dies"].error
     with pytest.raises(RuntimeError, match="closed"):
         ex.submit("late", {"n": 1, "d": 1})
+
+
+def test_a_hung_run_times_out_and_the_others_finish(local_ray):
+    with RayExecutor(num_cpus=1, run_fn="study_fns:synthetic_run", poll_s=0.1,
+                     run_timeout_s=3.0) as ex:
+        ex.submit("hangs", {"n": 10, "d": 10, "sleep_s": 600})
+        ex.submit("quick", {"n": 10, "d": 10})
+        got = {r.run_id: r for r in ex.results()}
+    assert got["quick"].ok
+    assert not got["hangs"].ok and "timed out after 3.0 s" in got["hangs"].error
+    assert 3.0 <= got["hangs"].wall_s < 60
 
 
 def test_reproduce_on_ray_matches_the_run_function(local_ray, tmp_path):
@@ -68,7 +80,7 @@ h_docs = 200
     p = tmp_path / "s.toml"
     p.write_text(cfg_text)
     cfg = load_config(p)
-    with RayExecutor(num_cpus=1, run_fn="study_fns:law_run", poll_s=0.2) as ex:
+    with RayExecutor(num_cpus=1, run_fn="study_fns:law_run", poll_s=0.2, run_timeout_s=120) as ex:
         out = reproduce(cfg, run_fn="study_fns:law_run", executor=ex, progress=False, report=False)
     assert (out.n_runs, out.n_done, out.n_failed, out.n_ran) == (4, 4, 0, 4)
     sys.path.insert(0, HERE)
@@ -82,7 +94,7 @@ h_docs = 200
     assert len(rows) == 4
     for config, record in rows:
         assert json.loads(record)["val_loss"] == law_run(json.loads(config))["val_loss"]
-    with RayExecutor(num_cpus=1, run_fn="study_fns:law_run") as ex:
+    with RayExecutor(num_cpus=1, run_fn="study_fns:law_run", run_timeout_s=120) as ex:
         again = reproduce(cfg, run_fn="study_fns:law_run", executor=ex, progress=False,
                           report=False)
     assert again.n_ran == 0 and again.n_done == 4
