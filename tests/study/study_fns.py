@@ -5,6 +5,7 @@ store and resume logic are tested without training; ``die_run`` SIGKILLs its own
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -32,17 +33,22 @@ def true_params(h: float) -> dict:
             "beta": 0.3 + 0.4 * h}
 
 
-def law_run(payload: dict, *, threads: int = 1) -> dict:
-    """A 'run' whose validation loss is exactly a known Chinchilla law of the grammar's H (no training)."""
+@functools.lru_cache(maxsize=None)
+def _grammar_facts(name: str, grammar_seed: int, data_seed: int) -> tuple:
+    """(H over 200 documents as the study measures it, vocab size), once per worker and grammar."""
     from pygzlaw.grammar import random_pcfg
-    from pygzlaw.model import count_params, model_config
-    from pygzlaw.sampler import Sampler
     from pygzlaw.study.run import measure_h
 
-    g = random_pcfg(payload["grammar"], payload["grammar_seed"])
-    vocab = Sampler(g, payload["seq_len"], seed=payload["data_seed"]).vocab_size
+    h, _, vocab = measure_h(random_pcfg(name, grammar_seed), n_docs=200, seed=data_seed)
+    return h, vocab
+
+
+def law_run(payload: dict, *, threads: int = 1) -> dict:
+    """A 'run' whose validation loss is exactly a known Chinchilla law of the grammar's H (no training)."""
+    from pygzlaw.model import count_params, model_config
+
+    h, vocab = _grammar_facts(payload["grammar"], payload["grammar_seed"], payload["data_seed"])
     n = count_params(model_config(payload["model"], vocab, payload["seq_len"]))
-    h = measure_h(g, n_docs=200, seed=payload["data_seed"])[0]
     p = true_params(h)
     d = payload["n_tokens"]
     loss = p["E"] + p["A"] / n.total ** p["alpha"] + p["B"] / d ** p["beta"]

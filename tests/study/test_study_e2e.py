@@ -32,7 +32,8 @@ tokens = [2048, 4096, 8192]
 val_docs = 16
 lr = 0.01
 [analysis]
-n_boot = 30
+n_boot = 20
+grid = "muennighoff"
 h_docs = 200
 """
 
