@@ -104,3 +104,13 @@ def test_grammar_file_content_joins_the_run_identity(tmp_path):
     save(random_pcfg("main-1", 1), str(f))                 # same path, other grammar
     b = [r["run_id"] for r in plan_runs(load_config(p))]
     assert a[:20] != b[:20] and all(x not in a[:20] for x in b[:20]) and a[20:] == b[20:]
+
+
+def test_importing_the_study_and_loading_a_config_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from pygzlaw.study import load_config, plan_runs; plan_runs(load_config()); "
+            "import pygzlaw.study.cli, pygzlaw.study.report, pygzlaw.study.analysis; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
