@@ -168,6 +168,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     else:
         if args.address is not None:
             raise ValueError("--address needs --engine ray")
+        urls = [p for p in args.paths if "://" in p]
+        if urls:
+            raise ValueError(f"{urls[0]}: URL inputs (fsspec) are read by --engine ray; "
+                             "pass local paths to --engine local")
         summary = scan(args.paths, out_dir=args.out, config=cfg, threads=args.threads,
                        shard=args.shard, per_window=args.per_window, progress=progress,
                        restart=args.restart, batch_bytes=int(args.batch_mb * (1 << 20)))

@@ -3,13 +3,10 @@
 One local Ray for the module (2 CPUs, no dashboard, loopback); every wait is bounded.
 """
 import gzip
-import io
 import json
 import os
 import sys
-from contextlib import redirect_stdout
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import ray
@@ -192,7 +189,8 @@ def test_ray_scan_reads_fsspec_urls(local_ray, mixed, tmp_path):
     files_l = {f["unit"]: f for f in local["files"]}
     assert strip(remote).keys() == files_l.keys()
     for k, f in strip(remote).items():
-        assert (f["n_windows"], f["bad_input"]) == (files_l[k]["n_windows"], files_l[k]["bad_input"])
+        want = files_l[k]
+        assert (f["n_windows"], f["bad_input"]) == (want["n_windows"], want["bad_input"])
     assert remote["overall"]["n_windows"] == local["overall"]["n_windows"]
     assert remote["n_skipped_paths"] == 1
     bad = {(e["file"], e["line"]) for e in remote["bad_examples"]}
@@ -219,6 +217,10 @@ def test_ray_scan_cli(local_ray, mixed, tmp_path, capsys):
         cli_main(["scan", str(mixed), "--engine", "ray"])
     with pytest.raises(ValueError, match="--engine ray"):
         cli_main(["scan", str(mixed), "--address", "auto"])
+    with pytest.raises(ValueError, match="URL inputs .* --engine ray"):
+        cli_main(["scan", "s3://bucket/corpus/"])
+    with pytest.raises(ValueError, match="--shard-mb"):
+        cli_main(["scan", str(mixed), "--engine", "ray", "--out", str(out), "--shard", "0/2"])
 
 
 def test_engine_ray_without_ray_names_the_extra(monkeypatch, mixed, tmp_path, capsys):
