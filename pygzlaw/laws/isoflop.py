@@ -166,10 +166,12 @@ def curve_minimum(log_n, loss, *, method="window", window=0.75, min_points=5, ed
         or a window that does not settle).
 
     Raises:
-        ValueError: an unknown method.
+        ValueError: an unknown method, or min_points < 3.
     """
     if method not in ISOFLOP_METHODS:
         raise ValueError(f"method={method!r} must be one of {ISOFLOP_METHODS}")
+    if not (isinstance(min_points, (int, np.integer)) and min_points >= 3):
+        raise ValueError(f"min_points={min_points!r} must be an integer >= 3 (a parabola needs 3 distinct N)")
     order = np.argsort(log_n, kind="stable")
     x, y = np.asarray(log_n, dtype=np.float64)[order], np.asarray(loss, dtype=np.float64)[order]
     ux = np.unique(x)

@@ -135,6 +135,8 @@ def test_window_holds_min_points_distinct_sizes():
         assert x_opt == pytest.approx(-q[1] / (2 * q[0]), abs=1e-9)  # the parabola through exactly k runs
     with pytest.raises(ValueError, match="min_points=2 must be an integer >= 3"):
         isoflop_analysis(np.ones(3), np.ones(3), np.ones(3), min_points=2)
+    with pytest.raises(ValueError, match="min_points=2 must be an integer >= 3"):
+        curve_minimum(x, loss, min_points=2)
 
 
 def test_unbracketed_minimum_is_skipped_unless_a_margin_allows_it():
