@@ -81,3 +81,15 @@ def test_newer_schema_is_refused(tmp_path):
     con.close()
     with pytest.raises(ValueError, match="schema version 99"):
         RunStore(p)
+
+
+def test_a_second_driver_on_the_same_folder_is_refused(tmp_path):
+    from pygzlaw.study import reproduce, scale_config
+    from pygzlaw.study.run import study_lock
+
+    cfg = scale_config("tiny", out=str(tmp_path / "s"))
+    with study_lock(cfg.out):
+        with pytest.raises(ValueError, match=r"another study driver \(pid \d+\) is running in this folder"):
+            reproduce(cfg, progress=False)
+    with study_lock(cfg.out):            # released with its holder
+        pass
