@@ -35,6 +35,13 @@ def register(subparsers) -> None:
     p.add_argument("--workers", "-K", type=_positive_int, help="K runs at once (default: the scale's, 2 for tiny)")
     p.add_argument("--threads-per-worker", type=_positive_int, help="torch threads per worker (default 1)")
     p.add_argument("--gpus", type=_positive_int, help="one worker per GPU on this machine (worker i sees GPU i)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where the runs go: local = K worker processes on this machine (default); ray = one Ray "
+                        "task per run (needs the pygzlaw[ray] extra; --threads-per-worker CPUs a run, or one GPU "
+                        "with --gpus); the database and the report stay with this driver")
+    p.add_argument("--address", metavar="ADDR",
+                   help="--engine ray: Ray cluster to join, e.g. auto or ray://host:10001 (default: RAY_ADDRESS, "
+                        "else a new local Ray)")
     p.add_argument("--no-report", action="store_true", help="only run; build the report later with pygzlaw report")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_reproduce)
@@ -71,6 +78,8 @@ def cmd_reproduce(args) -> int:
     from pygzlaw.study.config import load_config
     from pygzlaw.study.run import reproduce
 
+    if args.address is not None and args.engine != "ray":
+        raise ValueError("--address needs --engine ray")
     overrides = {"out": args.out, "db": args.db, "workers": args.workers,
                  "threads_per_worker": args.threads_per_worker, "gpus": args.gpus}
     cfg = load_config(args.config, scale=args.scale, **overrides)
@@ -79,7 +88,23 @@ def cmd_reproduce(args) -> int:
                          "drop one of them")
     if args.out is None and args.config is None and args.scale is not None:
         cfg.out = f"study-{args.scale}"
-    outcome = reproduce(cfg, progress=not args.quiet, report=not args.no_report)
+    executor = None
+    if args.engine == "ray":
+        from pygzlaw.study.ray_executor import RayExecutor
+
+        try:
+            # One task per run: threads_per_worker CPUs (or one GPU); in flight: --workers if given, else what
+            # the cluster holds.
+            executor = RayExecutor(num_cpus=cfg.threads_per_worker, num_gpus=1 if cfg.gpus else 0,
+                                   address=args.address, workers=args.workers)
+        except ImportError as exc:
+            print(f"pygzlaw reproduce: error: {exc}", file=sys.stderr)
+            return 2
+    try:
+        outcome = reproduce(cfg, progress=not args.quiet, report=not args.no_report, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     if outcome.report:
         print(f"report: {os.path.join(outcome.report, 'report.md')}")
         laws = os.path.join(outcome.report, "laws")

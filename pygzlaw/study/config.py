@@ -274,11 +274,14 @@ def load_config(path=None, *, scale: str | None = None, **overrides) -> StudyCon
         return scale_config(scale or "tiny", **overrides)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such study config file")
-    with open(path, "rb") as f:
-        try:
-            doc = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: invalid TOML ({exc})") from None
+    from pygzlaw.textio import read_text
+
+    # read_text drops a UTF-8 BOM (Windows editors write one; tomllib calls it an invalid statement)
+    # and names the line and byte of text that is not UTF-8.
+    try:
+        doc = tomllib.loads(read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: invalid TOML ({exc})") from None
     known_tables = {"study", "grammars", "grid", "train", "analysis"}
     for k in doc:
         if k not in known_tables:

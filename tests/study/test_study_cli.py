@@ -77,3 +77,55 @@ def test_reproduce_bad_config_is_a_one_line_error(tmp_path, capsys):
     assert main(["reproduce", "--config", str(p), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "grid.tokens[0]=0 must be >= 1" in err and "Traceback" not in err
+
+
+def test_reproduce_engine_ray_without_ray_names_the_extra(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    out = tmp_path / "o"
+    assert main(["reproduce", "--engine", "ray", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "pygzlaw reproduce: error:" in err and "pip install 'pygzlaw[ray]'" in err and "Traceback" not in err
+    assert not out.exists()  # refused before the study folder was made
+
+
+def test_reproduce_address_needs_engine_ray(tmp_path, capsys):
+    assert main(["reproduce", "--address", "auto", "--out", str(tmp_path / "o")]) == 2
+    assert "--address needs --engine ray" in capsys.readouterr().err
+
+
+def test_reproduce_engine_flag_is_checked(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--engine", "dask", "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert "invalid choice: 'dask'" in capsys.readouterr().err
+
+
+def test_reproduce_engine_ray_hands_the_runs_to_a_ray_executor(tmp_path, capsys, monkeypatch):
+    """--engine ray builds RayExecutor from the flags and passes it to the study driver, then closes it."""
+    import pygzlaw.study.ray_executor as rx
+    import pygzlaw.study.run as run
+
+    made, seen = [], {}
+
+    class FakeRay:
+        def __init__(self, **kw):
+            self.kw, self.closed = kw, False
+            made.append(self)
+
+        def close(self):
+            self.closed = True
+
+    def fake_reproduce(cfg, *, progress, report, executor):
+        seen.update(cfg=cfg, executor=executor)
+        return run.StudyOutcome(out=cfg.out, db=cfg.db_path, n_runs=0, n_done=0, n_failed=0, n_ran=0, n_skipped=0,
+                                wall_s=0.0, report=None)
+
+    monkeypatch.setattr(rx, "RayExecutor", FakeRay)
+    monkeypatch.setattr(run, "reproduce", fake_reproduce)
+    assert main(["reproduce", "--engine", "ray", "--address", "ray://127.0.0.1:10001", "-K", "3",
+                 "--threads-per-worker", "2", "--out", str(tmp_path / "o"), "--no-report"]) == 0
+    (ex,) = made
+    assert seen["executor"] is ex and ex.closed
+    assert ex.kw == {"num_cpus": 2, "num_gpus": 0, "address": "ray://127.0.0.1:10001", "workers": 3}

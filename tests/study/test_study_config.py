@@ -80,6 +80,21 @@ def test_bad_config_names_the_key(tmp_path, text, pattern):
     assert str(p) in str(info.value)            # the file is named too
 
 
+def test_bom_and_windows_line_ends_are_read(tmp_path):
+    # Windows editors save "UTF-8" with a byte-order mark; tomllib alone fails on it at line 1.
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf[study]\r\nname = \"bom\"\r\n[grid]\r\ntokens = [1024, 2048]\r\n")
+    cfg = load_config(p)
+    assert cfg.name == "bom" and cfg.tokens == [1024, 2048]
+
+
+def test_non_utf8_config_names_the_file_line_and_byte(tmp_path):
+    p = tmp_path / "latin1.toml"
+    p.write_bytes(b'[study]\nname = "caf\xe9"\n')
+    with pytest.raises(ValueError, match=r"latin1\.toml line 2 column 12: byte 0xe9 is not valid UTF-8"):
+        load_config(p)
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="no-such.toml"):
         load_config("no-such.toml")
