@@ -1,16 +1,11 @@
 """The bench's GPU section with tiny shapes (on CPU tensors through the interpreter when there
 is no GPU): checks its code (variants, interleaving, summary keys), not speed."""
-import sys
-from pathlib import Path
-
 from kernelcases import DEVICE, needs_triton
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 
 @needs_triton
 def test_gpu_section_code_runs_on_cpu():
-    import bench_kernels
+    from pygzlaw.bench import kernels as bench_kernels
 
     dims = dict(B=1, T=4, d=16, ffn=24, H=2, V=37)
     summary, rows = bench_kernels._run_gpu(False, device=DEVICE, dims=dims,

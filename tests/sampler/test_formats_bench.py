@@ -40,13 +40,64 @@ def test_scripts_are_thin_callers_of_the_package():
     assert r.returncode == 0 and "--quick" in r.stdout
 
 
-def test_unknown_and_clone_only_benchmarks(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match="unknown; choose one of sampler, scorer"):
+def test_unknown_benchmark_and_every_benchmark_in_the_package():
+    with pytest.raises(ValueError, match="unknown; choose one of sampler, scorer, fit, serve, "
+                                         "trainer, kernels"):
         run("nope")
-    assert set(available()) >= {"sampler", "scorer", "fit", "serve", "trainer", "kernels"}
+    assert set(available()) == {"sampler", "scorer", "fit", "serve", "trainer", "kernels"}
+    for name, module in BENCHES.items():   # no file of a clone's bench/ is needed
+        assert module == f"pygzlaw.bench.{name}"
+        assert os.path.isfile(os.path.join(REPO, "pygzlaw", "bench", f"{name}.py"))
+
+
+def test_bench_help_imports_no_torch_and_trainer_help_runs_from_any_directory(tmp_path):
+    code = ("import sys\nfrom pygzlaw.cli import main\ntry:\n    main(['bench', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('TORCH', 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and "trainer, kernels" in r.stdout and "TORCH False" in r.stdout
+    for name, flag in (("trainer", "--threads"), ("kernels", "--op")):
+        r = subprocess.run([sys.executable, "-m", "pygzlaw", "bench", name, "--quick", "--help"],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert r.returncode == 0 and flag in r.stdout, r.stderr
+
+
+def test_missing_torch_names_the_install(monkeypatch):
+    import builtins
+
     import pygzlaw.bench as b
 
-    monkeypatch.setattr(b, "_ROOT", str(tmp_path))  # as if installed without a clone
-    assert "trainer" not in available()
-    with pytest.raises(ValueError, match="clone's bench/bench_trainer.py"):
-        run("trainer", ["--quick"])
+    real_import = builtins.__import__
+
+    def no_torch(name, *a, **k):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.delitem(sys.modules, "pygzlaw.bench.kernels", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(ValueError, match=r"'kernels' needs torch.*pip install 'pygzlaw\[cpu\]'"):
+        b.run("kernels", ["--help"])
+
+
+def test_trainer_bench_loops_agree_from_the_package():
+    """The bench's two loops (plain eager, pygzlaw's trainer) on 2 tiny steps: same losses."""
+    from pygzlaw.bench.trainer import TrainConfig, plain_loop, trainer_run
+
+    cfg = TrainConfig(model="w32", grammar="vocab300-3", n_tokens=2 * 2 * 32, batch_docs=2,
+                      seq_len=32, lr=1e-3, val_docs=2, device="cpu", threads=1, progress=False,
+                      h_docs=0, kernels="torch")
+    base_tps, base_losses = plain_loop(cfg)
+    ours_tps, wait, ours_losses = trainer_run(cfg)
+    assert len(base_losses) == len(ours_losses) == 2 and base_tps > 0 and ours_tps > 0
+    assert max(abs(x - y) for x, y in zip(base_losses, ours_losses)) < 1e-5
+    assert 0 <= wait <= 1
+
+
+def test_kernels_memory_probe_runs_from_the_package():
+    """The CPU memory probe starts ``python -m pygzlaw.bench.kernels`` (no clone script) and
+    reads back its peak: the unfused cross-entropy holds at least the (M, V) fp32 logits."""
+    from pygzlaw.bench.kernels import _cpu_peak_mib
+
+    unfused = _cpu_peak_mib("unfused", 512, 16, 32001)
+    assert unfused >= 512 * 32001 * 4 / 2**20
