@@ -38,6 +38,20 @@ def register(subparsers) -> None:
                    help="isoflop: minimum per budget from a parabola in a window around the lowest run (default), "
                         "PCHIP interpolation, or one parabola through the whole curve")
     p.add_argument("--window", type=float, default=0.75, help="isoflop: half-width of the window in log N")
+    p.add_argument("--min-points", type=int, default=None, metavar="K",
+                   help="isoflop: the window holds at least K distinct N, nearest first (default 5, >= 3)")
+    p.add_argument("--edge-margin", type=float, default=None, metavar="LOGN",
+                   help="isoflop: how far (natural log N) a curve's minimum may lie outside its sampled N before "
+                        "the budget is skipped (default 0: the runs must bracket it)")
+    p.add_argument("--budgets", default=None, metavar="hoffmann|C1,C2,...",
+                   help="isoflop: nominal budgets in FLOPs (hoffmann = Hoffmann et al.'s nine, 6e18 ... 3e21); each "
+                        "run joins the nearest within --budget-tol-dex and the others are dropped, for FLOPs known "
+                        "only approximately (read off a figure)")
+    p.add_argument("--budget-tol-dex", type=float, default=None, metavar="DEX",
+                   help="isoflop with --budgets: largest |log10 C - log10 budget| kept (default 0.05)")
+    p.add_argument("--recentre", action="store_true",
+                   help="isoflop with --budgets: centre each curve on its runs' median log10 C (FLOPs offset as a "
+                        "whole) before applying --budget-tol-dex")
     p.add_argument("--huber-delta", type=float, default=1e-3)
     p.add_argument("--bootstrap", type=int, default=0, metavar="N_BOOT",
                    help="bootstrap replicates for intervals (every law); 0 = none")
@@ -120,7 +134,7 @@ def cmd_fit(args) -> int:
     import warnings
 
     from pygzlaw.laws.data_dependent import fit_data_dependent
-    from pygzlaw.laws.family_law import parse_fix
+    from pygzlaw.laws.family_law import isoflop_options, parse_fix
     from pygzlaw.laws.identify import FitWarning
     from pygzlaw.laws.io import read_points, save_law
     from pygzlaw.laws.law import ChinchillaLaw
@@ -130,6 +144,7 @@ def cmd_fit(args) -> int:
     fix = parse_fix(args.fix)
     if args.law != "chinchilla":
         return _fit_family(args, fix)
+    iso_kw = isoflop_options(**_isoflop_flags(args), kind="isoflop" if args.isoflop else "chinchilla")
     if args.grid == "default":
         raise ValueError("--grid default applies to --law data-constrained; chinchilla: hoffmann or muennighoff")
     grid = args.grid or "hoffmann"
@@ -185,13 +200,15 @@ def cmd_fit(args) -> int:
                 line += f"   95% [{iv['lo']:.5g}, {iv['hi']:.5g}]  se {iv['se']:.3g}"
             rows.append(line)
     if args.isoflop:
-        from pygzlaw.laws.isoflop import isoflop_analysis
+        from pygzlaw.laws.family_law import fit_isoflop_law
 
-        iso = isoflop_analysis(pts.n_params, pts.n_tokens, pts.loss, rel_tol=args.budget_tol,
-                               method=args.isoflop_method, window=args.window, n_boot=args.bootstrap, seed=args.seed)
-        doc = {**doc, "isoflop": iso.to_dict()}
-        rows.append(f"IsoFLOP (Approach 2, {iso.method}): {len(iso.budget_flops)} budgets, N_opt ~ C^{iso.a:.4f}, "
-                    f"D_opt ~ C^{iso.b:.4f} ({len(iso.skipped)} budgets skipped)")
+        iso = fit_isoflop_law(pts.n_params, pts.n_tokens, pts.loss, rel_tol=args.budget_tol,
+                              method=args.isoflop_method, window=args.window, n_boot=args.bootstrap, seed=args.seed,
+                              **iso_kw)
+        doc = {**doc, "isoflop": {**iso.params, **iso.fit_info}}
+        rows.append(f"IsoFLOP (Approach 2, {iso.fit_info['method']}): {len(iso.fit_info['budget_flops'])} budgets, "
+                    f"N_opt ~ C^{iso.params['a']:.4f}, D_opt ~ C^{iso.params['b']:.4f} "
+                    f"({len(iso.fit_info['skipped'])} budgets skipped)" + _snapped(iso.fit_info))
     if args.out:
         save_law(law, args.out)
         rows.append(f"wrote {args.out}")
@@ -206,6 +223,17 @@ def _summary_doc(law) -> dict:
         doc["bootstrap"] = {"columns": doc["bootstrap"]["columns"], "n_boot": len(law.bootstrap)}
         doc["intervals"] = law.param_intervals()
     return doc
+
+
+def _isoflop_flags(args) -> dict:
+    return {"min_points": args.min_points, "edge_margin": args.edge_margin, "budgets": args.budgets,
+            "budget_tol_dex": args.budget_tol_dex, "recentre": args.recentre}
+
+
+def _snapped(info) -> str:
+    s = info.get("snap_to_budgets")
+    return (f"; {s['n_runs_off_budgets']} runs further than {s['budget_tol_dex']} dex from the "
+            f"{len(s['budgets'])} --budgets dropped" if s else "")
 
 
 def _fit_family(args, fix) -> int:
@@ -227,7 +255,8 @@ def _fit_family(args, fix) -> int:
     law = fit_from_file(args.law, args.points, grid=args.grid, tie=args.tie, fix=fix, n_boot=args.bootstrap,
                         seed=args.seed, name=args.name, base=base, rel_tol=args.budget_tol,
                         method=args.isoflop_method, window=args.window,
-                        allow_unidentified=args.allow_unidentified, huber_delta=args.huber_delta)
+                        allow_unidentified=args.allow_unidentified, huber_delta=args.huber_delta,
+                        **_isoflop_flags(args))
     doc = _summary_doc(law)
     info = law.fit_info
     obj = info.get("objective", info.get("sse"))
@@ -245,6 +274,9 @@ def _fit_family(args, fix) -> int:
         rows.append(line)
     if law.kind == "isoflop" and info.get("a_interval"):
         rows.append(f"  95% intervals: a {info['a_interval']}, b {info['b_interval']}")
+    if law.kind == "isoflop":
+        rows.append(f"  {len(info['budget_flops'])} budgets (min_points {info['min_points']}), "
+                    f"{len(info['skipped'])} skipped" + _snapped(info))
     for w in info.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
     if args.out:

@@ -29,7 +29,8 @@ from pygzlaw.laws.forms import (ChinchillaParams, DataConstrainedParams, ErrorPa
 from pygzlaw.laws.intervals import percentile_interval
 
 __all__ = ["FamilyLaw", "FAMILY_KINDS", "KIND_INPUTS", "KIND_COLUMNS", "read_table", "fit_overtrain_law",
-           "fit_error_law_obj", "fit_data_constrained_law", "fit_qqt_law", "fit_isoflop_law"]
+           "fit_error_law_obj", "fit_data_constrained_law", "fit_qqt_law", "fit_isoflop_law", "parse_budgets",
+           "isoflop_options"]
 
 FAMILY_KINDS = ("overtrain", "error", "data_constrained", "qqt", "isoflop")
 KIND_INPUTS = {"overtrain": ("n_params", "n_tokens"), "error": ("loss",),
@@ -398,17 +399,83 @@ def fit_qqt_law(curves, *, d: float, n_boot=0, seed=0, name="", meta=None, **kw)
     return law
 
 
+def parse_budgets(spec, *, flag="--budgets") -> tuple:
+    """Nominal IsoFLOP budgets (FLOPs) from ``"hoffmann"`` (isoflop.HOFFMANN_ISOFLOP_BUDGETS, the nine
+    of Hoffmann et al. 2022, Figure 3) or a comma-separated list such as ``"6e18,1e19,3e19"``.
+
+    Returns:
+        tuple of float, > 0, at least two (one curve gives no exponent).
+
+    Raises:
+        ValueError: an item that is not a finite number > 0, or fewer than two budgets (naming ``flag``).
+    """
+    from pygzlaw.laws.isoflop import HOFFMANN_ISOFLOP_BUDGETS
+
+    if isinstance(spec, str):
+        if spec.strip().lower() == "hoffmann":
+            return tuple(HOFFMANN_ISOFLOP_BUDGETS)
+        items = [x.strip() for x in spec.split(",") if x.strip()]
+    else:
+        items = list(spec)
+    out = []
+    for item in items:
+        try:
+            v = float(item)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{flag} {item!r}: expected FLOPs > 0, e.g. {flag} 6e18,1e19,3e19 or {flag} hoffmann")
+        out.append(v)
+    if len(set(out)) < 2:
+        raise ValueError(f"{flag}: needs at least two distinct budgets (got {out}), e.g. {flag} hoffmann")
+    return tuple(out)
+
+
 def fit_isoflop_law(n_params, n_tokens, loss, *, budget_flops=None, n_boot=200, seed=0, name="", meta=None,
+                    budgets=None, budget_tol_dex=0.05, recentre=False, flops_per_token_param=6.0,
                     **kw) -> FamilyLaw:
     """IsoFLOP Approach 2 (isoflop.isoflop_analysis) as a law of N_opt(C), D_opt(C); intervals of a
-    and b (bootstrap over each budget's runs) are in fit_info."""
-    from pygzlaw.laws.isoflop import isoflop_analysis
+    and b (bootstrap over each budget's runs) are in fit_info.
 
+    Args:
+        n_params, n_tokens, loss: (n,) runs; budget_flops: optional (n,) FLOPs (default
+            flops_per_token_param * N * D).
+        budgets: nominal budgets (FLOPs; ``"hoffmann"`` or a list, see parse_budgets): each run is
+            assigned to the nearest within ``budget_tol_dex`` in log10 C (isoflop.snap_to_budgets,
+            ``recentre`` as there) and the others are dropped, for FLOPs known only approximately
+            (read off a figure). fit_info records the budgets and how many runs were dropped.
+        **kw: isoflop_analysis options (rel_tol, method, window, min_points, edge_margin, level).
+
+    Raises:
+        ValueError: as isoflop_analysis and snap_to_budgets; no run within budget_tol_dex of a budget.
+    """
+    from pygzlaw.laws.isoflop import isoflop_analysis, snap_to_budgets
+
+    snap = None
+    if budgets is not None:
+        b = parse_budgets(budgets, flag="budgets")
+        n = as_float64("n_params", n_params).ravel()
+        t = as_float64("n_tokens", n_tokens).ravel()
+        c = (flops_per_token_param * n * t if budget_flops is None
+             else as_float64("budget_flops", budget_flops).ravel())
+        nominal, keep = snap_to_budgets(c, b, tol_dex=budget_tol_dex, recentre=recentre)
+        if not keep.any():
+            raise ValueError(f"no run lies within budget_tol_dex={budget_tol_dex} (log10 C) of the budgets {list(b)}; "
+                             f"the runs span C in [{c.min():.3g}, {c.max():.3g}]")
+        n_params, n_tokens, loss = n[keep], t[keep], as_float64("loss", loss).ravel()[keep]
+        budget_flops = nominal[keep]
+        snap = {"budgets": [float(v) for v in sorted(set(b))], "budget_tol_dex": float(budget_tol_dex),
+                "recentre": bool(recentre), "n_runs_off_budgets": int((~keep).sum())}
+    else:
+        kw.setdefault("flops_per_token_param", flops_per_token_param)
     r = isoflop_analysis(n_params, n_tokens, loss, budget_flops=budget_flops, n_boot=n_boot, seed=seed, **kw)
     d = r.to_dict()
     params = {k: d.pop(k) for k in ("a", "n_coef", "b", "d_coef")}
     d["n_points"] = int(np.size(loss))
     d["bootstrap_seed"] = seed
+    d["edge_margin"] = float(kw.get("edge_margin", 0.0))
+    if snap:
+        d["snap_to_budgets"] = snap
     return FamilyLaw("isoflop", params, d, None, [], name, dict(meta or {}))
 
 
@@ -439,8 +506,52 @@ def parse_fix(values, *, flag="--fix") -> dict:
 _BASE_NAMES = ("E", "A", "B", "alpha", "beta")
 
 
+def isoflop_options(*, min_points=None, edge_margin=None, budgets=None, budget_tol_dex=None, recentre=False,
+                    kind="isoflop") -> dict:
+    """The IsoFLOP options of ``pygzlaw fit`` checked, with the flags' names in every message, as
+    keyword arguments of fit_isoflop_law (None = not given: the library default).
+
+    Raises:
+        ValueError: an option given for a kind other than "isoflop"; --min-points < 3; --edge-margin < 0
+            or not finite; --budget-tol-dex <= 0 or given without --budgets; --recentre without --budgets;
+            a bad --budgets (parse_budgets).
+    """
+    given = [f for f, v in (("--min-points", min_points), ("--edge-margin", edge_margin), ("--budgets", budgets),
+                            ("--budget-tol-dex", budget_tol_dex), ("--recentre", recentre or None)) if v is not None]
+    if kind != "isoflop":
+        if given:
+            raise ValueError(f"{given[0]} applies to --law isoflop (or --law chinchilla with --isoflop)")
+        return {}
+    kw = {}
+    if min_points is not None:
+        if isinstance(min_points, bool) or int(min_points) != min_points or min_points < 3:
+            raise ValueError(f"--min-points {min_points}: must be an integer >= 3 (a parabola needs 3 distinct N)")
+        kw["min_points"] = int(min_points)
+    if edge_margin is not None:
+        if not (math.isfinite(edge_margin) and edge_margin >= 0):
+            raise ValueError(f"--edge-margin {edge_margin}: must be a finite number >= 0 (in log N, natural log)")
+        kw["edge_margin"] = float(edge_margin)
+    if budgets is None:
+        for flag in ("--budget-tol-dex", "--recentre"):
+            if flag in given:
+                raise ValueError(f"{flag} applies with --budgets (nominal IsoFLOP budgets), e.g. --budgets hoffmann")
+        return kw
+    kw["budgets"] = parse_budgets(budgets)
+    if budget_tol_dex is not None:
+        from pygzlaw.laws.isoflop import snap_to_budgets
+
+        try:                                                  # the same limit the library applies
+            snap_to_budgets([kw["budgets"][0]], kw["budgets"], tol_dex=budget_tol_dex)
+        except ValueError as exc:
+            raise ValueError(f"--budget-tol-dex {budget_tol_dex}: {exc}") from None
+        kw["budget_tol_dex"] = float(budget_tol_dex)
+    kw["recentre"] = bool(recentre)
+    return kw
+
+
 def fit_from_file(kind, path, *, grid=None, tie=None, fix=None, n_boot=0, seed=0, name="", base=None,
-                  rel_tol=0.05, method="window", window=0.75, allow_unidentified=False, huber_delta=1e-3):
+                  rel_tol=0.05, method="window", window=0.75, allow_unidentified=False, huber_delta=1e-3,
+                  **isoflop):
     """Fit a law of ``kind`` (FAMILY_KINDS, with "-" or "_") to the runs in ``path`` (its columns:
     KIND_COLUMNS). The CLI's ``pygzlaw fit --law KIND`` and the library share this.
 
@@ -455,6 +566,8 @@ def fit_from_file(kind, path, *, grid=None, tie=None, fix=None, n_boot=0, seed=0
         name: label for the law.
         base: data-constrained: a fitted ChinchillaLaw (or ChinchillaParams) to hold fixed.
         rel_tol, method, window: isoflop grouping tolerance and minimum method.
+        **isoflop: min_points, edge_margin, budgets, budget_tol_dex, recentre (isoflop_options: None =
+            the default; given for another kind, a ValueError naming the flag).
         allow_unidentified, huber_delta: for the data-constrained base fit.
 
     Returns:
@@ -474,6 +587,7 @@ def fit_from_file(kind, path, *, grid=None, tie=None, fix=None, n_boot=0, seed=0
         raise ValueError(f"--fix does not apply to --law {kind.replace('_', '-')} (chinchilla, data-constrained, qqt)")
     if grid not in (None, "default") and kind != "data_constrained":
         raise ValueError(f"--grid {grid} does not apply to --law {kind.replace('_', '-')}")
+    iso_kw = isoflop_options(**isoflop, kind=kind)
     if kind in ("overtrain", "isoflop"):
         from pygzlaw.laws.io import read_points
 
@@ -482,7 +596,7 @@ def fit_from_file(kind, path, *, grid=None, tie=None, fix=None, n_boot=0, seed=0
             return fit_overtrain_law(pts.n_params, pts.n_tokens, pts.loss, n_boot=n_boot, seed=seed, name=name,
                                      meta=meta)
         return fit_isoflop_law(pts.n_params, pts.n_tokens, pts.loss, n_boot=n_boot, seed=seed, name=name, meta=meta,
-                               rel_tol=rel_tol, method=method, window=window)
+                               rel_tol=rel_tol, method=method, window=window, **iso_kw)
     if kind == "error":
         t = read_table(path, ("loss", "error"), kind=kind)
         return fit_error_law_obj(t["loss"], t["error"], n_boot=n_boot, seed=seed, name=name, meta=meta)
