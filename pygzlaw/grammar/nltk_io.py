@@ -347,8 +347,9 @@ def _grammar_from_records(records: list[_Rule], start: str, meta: dict, source: 
         accepted = (1 - NLTK_EPSILON) < total < (1 + NLTK_EPSILON)
         if not accepted and not renormalize:
             raise ValueError(f"{where[lhs]}: probabilities for {lhs!r} sum to {total:.9g}; NLTK "
-                             f"accepts 1 ± {NLTK_EPSILON:g} ({fix}; from Python, "
-                             "renormalize=True rescales them)")
+                             f"accepts 1 ± {NLTK_EPSILON:g} ({fix}, or rescale every "
+                             "nonterminal's to sum to 1: --renormalize on the command line, "
+                             "renormalize=True from Python)")
         if total <= 0:
             raise ValueError(f"{where[lhs]}: probabilities for {lhs!r} sum to {total}")
         if accepted:

@@ -63,6 +63,10 @@ def _add_grammar_args(p: argparse.ArgumentParser) -> None:
                                     f"(default {DEFAULT_PRESET})")
     g.add_argument("--grammar", metavar="FILE",
                    help="grammar file: .json (pygzlaw JSON) or .txt/.cfg/.pcfg (NLTK PCFG text)")
+    g.add_argument("--renormalize", action="store_true",
+                   help="--grammar FILE in NLTK PCFG text: rescale each nonterminal's probabilities "
+                        "to sum to 1 even when they are off by more than NLTK's 0.01 (which is "
+                        "refused otherwise)")
     g.add_argument("--nonterminals", type=_positive_int, help="spec knob k")
     g.add_argument("--terminals", type=_positive_int, help="spec knob T")
     g.add_argument("--rhs-max-options", type=_positive_int, help="spec knob: max rules per nonterminal")
@@ -71,9 +75,28 @@ def _add_grammar_args(p: argparse.ArgumentParser) -> None:
                    help="seed of the random grammar (presets and spec knobs; default 0)")
 
 
+def load_grammar_file(path: str, *, renormalize: bool = False):
+    """``pygzlaw.grammar.load(path)``; with ``renormalize`` (the CLI's --renormalize), NLTK PCFG
+    text whose probabilities are off by more than NLTK's 0.01 is rescaled instead of refused.
+
+    Raises:
+        ValueError: as ``load``; --renormalize with a .json grammar (pygzlaw's own format, whose
+            probabilities must sum to 1 within 1e-6).
+    """
+    from pygzlaw.grammar import load
+    from pygzlaw.grammar.json_io import JSON_EXTENSIONS
+
+    if not renormalize:
+        return load(path)
+    if str(path).lower().endswith(JSON_EXTENSIONS):
+        raise ValueError(f"{path}: --renormalize applies to NLTK PCFG text (.txt, .cfg, .pcfg); a "
+                         ".json grammar's probabilities must sum to 1 within 1e-6 (fix them there)")
+    return load(path, renormalize=True)
+
+
 def _resolve_grammar(args):
     """(Grammar, description dict) from the grammar arguments."""
-    from pygzlaw.grammar import GrammarSpec, load, random_pcfg
+    from pygzlaw.grammar import GrammarSpec, random_pcfg
 
     knobs = [args.nonterminals, args.terminals, args.rhs_max_options, args.rhs_max_len]
     n_given = sum(x is not None for x in knobs)
@@ -85,8 +108,11 @@ def _resolve_grammar(args):
         raise ValueError("the spec knobs go together: give all four of --nonterminals, "
                          "--terminals, --rhs-max-options, --rhs-max-len (or use --preset)")
     if args.grammar is not None:
-        return load(args.grammar), {"grammar_file": os.path.abspath(args.grammar),
-                                    "preset": None, "grammar_seed": None}
+        return load_grammar_file(args.grammar, renormalize=args.renormalize), {
+            "grammar_file": os.path.abspath(args.grammar), "preset": None, "grammar_seed": None}
+    if args.renormalize:
+        raise ValueError("--renormalize applies to --grammar FILE (NLTK PCFG text); presets and "
+                         "spec knobs make grammars whose probabilities sum to 1")
     if n_given == 4:
         spec = GrammarSpec(*knobs)
         return random_pcfg(spec, args.grammar_seed), {"preset": None,

@@ -55,6 +55,11 @@ def register(subparsers) -> None:
                    help="grammar preset (main-1..6, vocab300-*, neareq-*) or a grammar file; "
                         "optional with --data")
     p.add_argument("--grammar-seed", type=int, default=0, help="random grammar seed (default 0)")
+    p.add_argument("--renormalize", action="store_true",
+                   help="--grammar FILE in NLTK PCFG text: rescale each nonterminal's "
+                        "probabilities to sum to 1 even when off by more than NLTK's 0.01; the "
+                        "run trains on (and records) the rescaled grammar, written to "
+                        "--out/grammar-renormalized.json")
     p.add_argument("--tokens", type=parse_count, required=True,
                    help="D: training tokens, e.g. 20M; steps = tokens // (batch docs x grad "
                         "accum x seq len)")
@@ -116,13 +121,44 @@ def _config_from_args(args):
         data_dir=args.data, resume=args.resume, h_docs=args.h_docs)
 
 
+def _renormalized_grammar(args, tmp_dir: str) -> str:
+    """--renormalize: the grammar file rescaled (sampler.cli.load_grammar_file) and written as
+    pygzlaw JSON to --out/grammar-renormalized.json (``tmp_dir`` without --out); its path, which
+    the run then trains on, so the record names the grammar actually sampled."""
+    from pygzlaw.grammar import PRESETS, save
+    from pygzlaw.sampler.cli import load_grammar_file
+
+    if args.grammar is None or args.grammar in PRESETS:
+        raise ValueError("--renormalize applies to --grammar FILE (NLTK PCFG text); presets "
+                         "already sum to 1")
+    if not os.path.isfile(args.grammar):
+        raise ValueError(f"--grammar {args.grammar!r}: no such grammar file")
+    if args.out is None and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise ValueError("--renormalize under torchrun needs --out DIR (every rank reads the "
+                         "rescaled grammar from there)")
+    grammar = load_grammar_file(args.grammar, renormalize=True)
+    out = args.out or tmp_dir
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "grammar-renormalized.json")
+    save(grammar, path)          # atomic; every rank writes the same bytes
+    return path
+
+
 def cmd_train(args) -> int:
     import json
+    import tempfile
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     rank = int(os.environ.get("RANK", "0") or 0)
     rc = 0
+    tmp = tempfile.TemporaryDirectory(prefix="pygzlaw-train-") if args.renormalize else None
     try:
+        if args.renormalize:
+            src = args.grammar
+            args.grammar = _renormalized_grammar(args, tmp.name)
+            if rank == 0:
+                print(f"pygzlaw train: {src} rescaled (--renormalize); training on {args.grammar}",
+                      file=sys.stderr)
         config = _config_from_args(args).validate()
         from pygzlaw.train import train
         from pygzlaw.train.loop import NonFiniteLossError
@@ -144,6 +180,9 @@ def cmd_train(args) -> int:
         if rank == 0:
             print(f"pygzlaw train: error: {_flag_message(str(exc))}", file=sys.stderr)
         rc = 2
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
     if world > 1:
         # gloo can abort at interpreter exit after destroy_process_group (platform-notes.md)
         sys.stdout.flush()
