@@ -465,20 +465,26 @@ def _drop_undecodable(part: bytes, first_line: int):
     return b"\n".join(good), bad
 
 
+
+def _load_whole_json(data: bytes):
+    """Parse a whole JSON file (an array, or one pretty-printed object) as ``(value, None)``,
+    or ``(None, bad_record)`` naming the line of the fault."""
+    try:
+        return json.loads(data), None
+    except UnicodeDecodeError as exc:
+        return None, (BAD, 1, "undecodable", str(exc))
+    except json.JSONDecodeError as exc:
+        return None, (BAD, exc.lineno, "invalid_json", f"{exc.msg} at column {exc.colno}")
+
 def _json_events(stream, fmt: str, field_name: str, pos: list):
     keys = field_name.split(".")
     if fmt == "json":
         head = stream.read(READ_CHUNK_BYTES)
         if head.lstrip()[:1] == b"[":
             # A JSON array is parsed whole (not streaming): prefer JSON Lines for big data.
-            data = head + stream.read()
-            try:
-                items = json.loads(data)
-            except UnicodeDecodeError as exc:
-                yield (BAD, 1, "undecodable", str(exc))
-                return
-            except json.JSONDecodeError as exc:
-                yield (BAD, exc.lineno, "invalid_json", f"{exc.msg} at column {exc.colno}")
+            items, bad = _load_whole_json(head + stream.read())
+            if bad is not None:
+                yield bad
                 return
             for i, obj in enumerate(items):
                 yield _json_doc(obj, i, keys, field_name)
@@ -486,14 +492,9 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
         first = next((ln for ln in head.split(b"\n") if ln.strip()), b"")
         if first.lstrip()[:1] == b"{" and not _parses(first):
             # One JSON object spread over several lines (pretty-printed): one document.
-            data = head + stream.read()
-            try:
-                obj = json.loads(data)
-            except UnicodeDecodeError as exc:
-                yield (BAD, 1, "undecodable", str(exc))
-                return
-            except json.JSONDecodeError as exc:
-                yield (BAD, exc.lineno, "invalid_json", f"{exc.msg} at column {exc.colno}")
+            obj, bad = _load_whole_json(head + stream.read())
+            if bad is not None:
+                yield bad
                 return
             yield _json_doc(obj, 0, keys, field_name)
             return
