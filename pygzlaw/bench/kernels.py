@@ -32,6 +32,7 @@ import subprocess
 import sys
 
 from pygzlaw.bench._harness import median, quantiles, time_interleaved, write_json  # noqa: E402
+from pygzlaw._subproc import module_argv  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -239,8 +240,8 @@ def _cpu_peak_mib(variant: str, M: int, d: int, V: int) -> float:
     # a fresh interpreter per variant, so one variant's peak cannot hide in the other's
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)}
-    r = subprocess.run([sys.executable, "-m", "pygzlaw.bench.kernels", "--memory-probe", variant,
-                        str(M), str(d), str(V)], capture_output=True, text=True, timeout=600,
+    r = subprocess.run(module_argv("pygzlaw.bench.kernels", "--memory-probe", variant,
+                                   str(M), str(d), str(V)), capture_output=True, text=True, timeout=600,
                        check=True, env=env)
     return json.loads(r.stdout.strip().splitlines()[-1])["peak_extra_mib"]
 

@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding pygzlaw/ (a clone, or site-packages)
 
 import numpy as np  # noqa: E402
+from pygzlaw._subproc import module_argv  # noqa: E402
 from pygzlaw.bench._harness import write_json  # noqa: E402
 
 
@@ -315,8 +316,9 @@ def main(argv=None):
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": args.server_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "pygzlaw", "serve", str(law_dir), "--host", "127.0.0.1",
-                                 "--port", str(port), "--log-level", "error", "--workers", str(args.workers)],
+        proc = subprocess.Popen(module_argv("pygzlaw", "serve", str(law_dir), "--host", "127.0.0.1",
+                                             "--port", str(port), "--log-level", "error",
+                                             "--workers", str(args.workers)),
                                 env=env, cwd=args.server_root)
         pool = multiprocessing.get_context("spawn").Pool(args.client_procs)
         try:
