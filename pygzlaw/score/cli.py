@@ -56,6 +56,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from pygzlaw.score import score_tokens
     from pygzlaw.score.stats import summarize
 
+    if not str(args.path).endswith(".npy"):
+        raise ValueError(f"{args.path}: pygzlaw score reads one 2-D .npy token array; for a "
+                         f"dataset folder or shards in another format (.bin, .parquet, mds) use "
+                         f"`pygzlaw scan DIR --out OUT`")
     try:
         arr = np.load(args.path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:

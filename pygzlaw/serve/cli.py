@@ -5,6 +5,7 @@ import argparse
 import signal
 import socket
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -121,6 +122,12 @@ def _announce(args, save: bool, n_laws: int) -> None:
           f"({args.workers} worker(s)); API docs {url}/docs; POST /fit "
           f"{'may save laws (--allow-save)' if save else 'saves nothing (--allow-save to allow)'}",
           file=sys.stderr, flush=True)
+    flagged = Path(args.law_dir).parent / "laws-flagged"
+    if n_laws == 0 and flagged.is_dir():
+        # a study folder whose fits all failed its identifiability checks
+        print(f"pygzlaw serve: no law passed the study's identifiability checks; the flagged "
+              f"fits are in {flagged} (see the study's report.md before serving them)",
+              file=sys.stderr, flush=True)
 
 
 def _http_protocol():

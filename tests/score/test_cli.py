@@ -72,3 +72,10 @@ def test_empty_arrays_are_refused_without_python_keywords(tmp_path, shape):
     with pytest.raises(ValueError, match=r"nothing to score") as exc:
         run(["score", str(tmp_path / "t.npy")])
     assert "empty=" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["shard-00000.bin", "shard-00000.parquet", "data"])
+def test_score_points_other_formats_to_scan(tmp_path, name):
+    (tmp_path / name).write_bytes(b"\x01\x00" * 8)
+    with pytest.raises(ValueError, match=r"reads one 2-D \.npy token array.*pygzlaw scan DIR"):
+        run(["score", str(tmp_path / name)])

@@ -84,3 +84,17 @@ def test_serve_rejects_bad_workers(tmp_path):
         args.func(args)
     args = build_parser().parse_args(["serve", str(tmp_path)])
     assert args.access_log is False and args.proxy_headers is False
+
+
+def test_announce_points_to_flagged_laws_when_none_passed(tmp_path, capsys):
+    import argparse as _argparse
+
+    from pygzlaw.serve import cli as serve_cli
+    (tmp_path / "laws").mkdir()
+    (tmp_path / "laws-flagged").mkdir()
+    args = _argparse.Namespace(host="127.0.0.1", port=8123, workers=1, law_dir=str(tmp_path / "laws"))
+    serve_cli._announce(args, False, 0)
+    err = capsys.readouterr().err
+    assert "0 law file(s)" in err and "no law passed" in err and "laws-flagged" in err
+    serve_cli._announce(args, False, 2)
+    assert "no law passed" not in capsys.readouterr().err
