@@ -206,6 +206,8 @@ def grammar_source(g: GrammarEntry, out: str) -> str:
 # than the narrow ones), 8 documents of 64 tokens per step. main-1 sits at its loss floor from
 # ~64K tokens on, and main-6 (vocabulary 2001) barely leaves ln(V) within 262K tokens at 5x the
 # cost per token, so the tiny grid spans H with main-2, main-3 and main-5 (H 0.23, 0.37, 0.51).
+# Its per-grammar fits stay flagged: a search over lr (to 4e-2, with warmup), batch (2-8 docs),
+# widths and D (to 2M) found no grid within the time budget that passes (ARCHITECTURE.md, Study).
 _TINY = {
     "name": "tiny",
     "grammars": [{"preset": "main-2"}, {"preset": "main-3"}, {"preset": "main-5"}],
