@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 
+from pygzlaw._argtypes import parse_count
+from pygzlaw._argtypes import positive_int as _positive_int
+
 # The dataset writer lives in pygzlaw.sampler.dataset; these names stay importable from here.
-from pygzlaw.sampler.dataset import (FORMAT, H_SAMPLE_DOCS, IDENTITY_KEYS, MANIFEST,  # noqa: F401
-                                     VERSION, gzip_ratio_sample)
+from pygzlaw.sampler.dataset import (  # noqa: F401
+    FORMAT,
+    H_SAMPLE_DOCS,
+    IDENTITY_KEYS,
+    MANIFEST,
+    VERSION,
+    gzip_ratio_sample,
+)
 
 DEFAULT_PRESET = "main-3"
 # 50M tokens: about 100 MB of uint16 shards; the README's main job finishes in well under
@@ -24,34 +32,6 @@ DEFAULT_PRESET = "main-3"
 DEFAULT_TOKENS = 50_000_000
 DEFAULT_SHARD_DOCS = 65_536  # 16.8M tokens at 256 per doc: 32 MiB per uint16 shard
 
-_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
-
-
-def parse_count(text: str) -> int:
-    """'50M', '1e8', '2.5G', '100_000', '64k' → int (>= 1)."""
-    s = str(text).strip().replace("_", "").replace(",", "")
-    mult = 1
-    if s and s[-1].lower() in _SUFFIXES:
-        mult = _SUFFIXES[s[-1].lower()]
-        s = s[:-1]
-    try:
-        value = float(s) * mult if re.search(r"[.eE]", s) else int(s) * mult
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a count; write e.g. 50M, 1e8, 2.5G or 100000") from None
-    if value != int(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
-    return int(value)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
-    return v
 
 
 # ---------------------------------------------------------------------------
@@ -249,8 +229,7 @@ def cmd_generate(args) -> int:
         except ImportError as e:
             print(f"pygzlaw generate: error: {e}", file=sys.stderr)
             return 2
-        if args.threads < 1:
-            args.threads = 1  # -1 (all cores) means nothing per task: one CPU each
+        args.threads = max(args.threads, 1)  # -1 (all cores) means nothing per task: one CPU each
         res = generate_ray(grammar, out_dir, address=args.address, task_threads=args.threads,
                            threads=args.threads, **kw)
     else:

@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pygzlaw._argtypes import positive_float as _positive_float
+from pygzlaw._argtypes import positive_int as _positive_int
+
 
 def register(subparsers) -> None:
     from pygzlaw.score.cli import thread_count, zlib_level
@@ -78,26 +81,6 @@ def register(subparsers) -> None:
     m.add_argument("--out", required=True, metavar="PATH", help="merged summary JSON")
     m.add_argument("--strict", action="store_true", help="exit 1 if any input was bad")
     m.set_defaults(func=_cmd_merge)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
-    return v
 
 
 def _report(summary: dict, stream=None) -> None:
