@@ -60,6 +60,9 @@ def register(subparsers) -> None:
                    help="drop the K highest-loss points first (Besiroglu et al. drop 5 of Epoch's 245)")
     p.add_argument("--epsilon", type=float, default=1.0, help="adjusted-Chinchilla weight for data-dependent laws")
     p.add_argument("--fit-epsilon", action="store_true", help="fit epsilon to all datasets' runs")
+    p.add_argument("--regress", choices=["linear", "log"], default="linear",
+                   help="data-dependent laws: regress each parameter on H linearly (the paper's form, default) or "
+                        "log A and log B (log: A(H), B(H) stay > 0 across H; linear can go <= 0 inside the H range)")
     p.add_argument("--name", default="")
     p.add_argument("--allow-unidentified", action="store_true",
                    help="fit even when the runs cannot identify some parameters (too few distinct N or D, or D a "
@@ -121,6 +124,23 @@ def _print(obj, fmt, table_rows=None):
         print(row)
 
 
+def _table(header, rows, *, left=1) -> list:
+    """Rows of cells as text lines: every column as wide as its widest cell, two spaces apart, so large
+    numbers never run into their neighbours. The first ``left`` columns align left, the rest right."""
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    n_col = max(len(r) for r in cells)
+    cells = [r + [""] * (n_col - len(r)) for r in cells]
+    width = [max(len(r[j]) for r in cells) for j in range(n_col)]
+    return ["  ".join(c.ljust(w) if j < left else c.rjust(w) for j, (c, w) in enumerate(zip(r, width))).rstrip()
+            for r in cells]
+
+
+def _warn_all(caught, messages=()) -> None:
+    """Print caught warnings and extra messages as `warning: ...` lines on stderr."""
+    for m in [str(w.message) for w in caught] + list(messages):
+        print(f"warning: {m}", file=sys.stderr)
+
+
 def _check_positive(name, values):
     for i, v in enumerate(values):
         if not (math.isfinite(v) and v > 0):
@@ -156,27 +176,32 @@ def cmd_fit(args) -> int:
     if pts.h is None and pts.dataset is not None and len(set(pts.dataset)) > 1:
         raise ValueError(f"{args.points}: has a dataset column ({len(set(pts.dataset))} datasets) but no H (gzip) "
                          "column; add H to fit a data-dependent law, or fit each dataset's file separately")
+    if pts.h is None and args.regress != "linear":
+        raise ValueError(f"--regress {args.regress} applies to data-dependent fits; {args.points} has no H (gzip) column")
     if pts.h is not None:
         if fix or args.tie:
             raise ValueError(f"{args.points}: --tie/--fix apply to a plain Chinchilla fit; this file has an H column "
                              "(a data-dependent fit)")
         groups = pts.groups()
-        law = fit_data_dependent(groups, grid=grid, huber_delta=args.huber_delta, epsilon=args.epsilon,
-                                 fit_eps=args.fit_epsilon, n_boot=args.bootstrap, seed=args.seed, name=args.name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FitWarning)
+            law = fit_data_dependent(groups, grid=grid, huber_delta=args.huber_delta, epsilon=args.epsilon,
+                                     fit_eps=args.fit_epsilon, n_boot=args.bootstrap, seed=args.seed,
+                                     name=args.name, regress=args.regress)
+        _warn_all(caught)
         law.meta = {"source": args.points}
         doc = law.to_json_dict()
         if law.bootstrap is not None:
             doc["bootstrap"] = {"n_boot": len(law.bootstrap)}  # stdout: summary, file: samples
         rows = [f"data-dependent law from {len(groups)} datasets (H in [{law.h_range[0]:.4g}, {law.h_range[1]:.4g}]), "
-                f"epsilon={law.epsilon:.4g}",
-                f"{'dataset':<16}{'H':>8}{'E':>10}{'A':>12}{'B':>12}{'alpha':>9}{'beta':>9}"]
-        for d in law.datasets:
-            q = d["params"]
-            rows.append(f"{d['name'][:15]:<16}{d['h']:>8.4g}{q['E']:>10.4g}{q['A']:>12.5g}{q['B']:>12.5g}"
-                        f"{q['alpha']:>9.4f}{q['beta']:>9.4f}")
-        rows.append(f"{'param':<8}{'slope':>12}{'intercept':>12}{'r':>8}{'p':>10}{'stderr':>12}")
-        for k, r in law.regressions.items():
-            rows.append(f"{k:<8}{r.slope:>12.5g}{r.intercept:>12.5g}{r.r:>8.3f}{r.p_value:>10.3g}{r.stderr:>12.4g}")
+                f"epsilon={law.epsilon:.4g}, regress={law.regress}"]
+        rows += _table(["dataset", "H", "E", "A", "B", "alpha", "beta"],
+                       [[d["name"], f"{d['h']:.4g}", f"{d['params']['E']:.4g}", f"{d['params']['A']:.5g}",
+                         f"{d['params']['B']:.5g}", f"{d['params']['alpha']:.4f}", f"{d['params']['beta']:.4f}"]
+                        for d in law.datasets])
+        rows += _table(["param", "scale", "slope", "intercept", "r", "p", "stderr"],
+                       [[k, r.scale, f"{r.slope:.5g}", f"{r.intercept:.5g}", f"{r.r:.3f}", f"{r.p_value:.3g}",
+                         f"{r.stderr:.4g}"] for k, r in law.regressions.items()], left=2)
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FitWarning)
@@ -184,8 +209,7 @@ def cmd_fit(args) -> int:
                                     huber_delta=args.huber_delta, n_boot=args.bootstrap, seed=args.seed,
                                     name=args.name, meta={"source": args.points},
                                     allow_unidentified=args.allow_unidentified, tie=args.tie, fix=fix or None)
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
+        _warn_all(caught)
         doc = law.to_json_dict()
         if law.bootstrap is not None:
             doc = {**doc, "bootstrap": {"columns": doc["bootstrap"]["columns"],
@@ -193,12 +217,15 @@ def cmd_fit(args) -> int:
             doc["intervals"] = law.param_intervals()
         rows = [f"Chinchilla fit on {len(pts)} points ({grid} grid, {law.fit_info['n_starts']} starts, "
                 f"objective {law.fit_info['objective']:.6g}, {law.fit_info['seconds']:.2f} s)"]
+        at_bound = law.fit_info.get("at_bound", [])
+        cells = []
         for k, v in law.params.to_dict().items():
-            line = f"  {k:<6}= {v:.6g}"
+            row = [f"  {k}", "=", f"{v:.6g}"]
             if law.bootstrap is not None:
                 iv = doc["intervals"][k]
-                line += f"   95% [{iv['lo']:.5g}, {iv['hi']:.5g}]  se {iv['se']:.3g}"
-            rows.append(line)
+                row += [f"95% [{iv['lo']:.5g}, {iv['hi']:.5g}]", f"se {iv['se']:.3g}"]
+            cells.append(row + (["(at its bound)"] if k in at_bound else []))
+        rows += _table([], cells)[1:]
     if args.isoflop:
         from pygzlaw.laws.family_law import fit_isoflop_law
 
@@ -265,13 +292,11 @@ def _fit_family(args, fix) -> int:
     iv = doc.get("intervals", {})
     for k, v in law.params.items():
         if isinstance(v, list):                               # qqt pools
-            for q in v:
-                rows.append(f"  pool {q['name']:<12} size {q['pool_size']:.4g}  b = {q['b']:.6g}  tau = {q['tau']:.6g}")
+            rows += _table([], [[f"  pool {q['name']}", f"size {q['pool_size']:.4g}", f"b = {q['b']:.6g}",
+                                 f"tau = {q['tau']:.6g}"] for q in v])[1:]
             continue
-        line = f"  {k:<8}= {v:.6g}"
-        if k in iv:
-            line += f"   95% [{iv[k]['lo']:.5g}, {iv[k]['hi']:.5g}]"
-        rows.append(line)
+        rows += _table([], [[f"  {k}", "=", f"{v:.6g}"] + ([f"95% [{iv[k]['lo']:.5g}, {iv[k]['hi']:.5g}]"]
+                                                           if k in iv else [])])[1:]
     if law.kind == "isoflop" and info.get("a_interval"):
         rows.append(f"  95% intervals: a {info['a_interval']}, b {info['b_interval']}")
     if law.kind == "isoflop":
@@ -316,12 +341,12 @@ def cmd_predict(args) -> int:
     rep = prediction_report(law, n_arr, d_arr, h=args.gzip, epsilon=args.epsilon, level=args.level, h_name="--gzip")
     out = {"law": rep.pop("law"), "n_params": n_arr.tolist(), "n_tokens": d_arr.tolist(),
            **{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in rep.items()}}
-    rows = [f"{'N':>12}{'D':>12}{'loss':>10}" + (f"{'lo':>10}{'hi':>10}" if "lo" in out else "")]
-    for i in range(n_arr.size):
-        r = f"{n_arr[i]:>12.4g}{d_arr[i]:>12.4g}{out['loss'][i]:>10.4f}"
-        if "lo" in out:
-            r += f"{out['lo'][i]:>10.4f}{out['hi'][i]:>10.4f}"
-        rows.append(r)
+    iv = "lo" in out
+    rows = _table(["N", "D", "loss"] + (["lo", "hi"] if iv else []),
+                  [[f"{n_arr[i]:.4g}", f"{d_arr[i]:.4g}", f"{out['loss'][i]:.4f}"]
+                   + ([f"{out['lo'][i]:.4f}", f"{out['hi'][i]:.4f}"] if iv else []) for i in range(n_arr.size)],
+                  left=0)
+    _warn_all((), out.get("warnings", []))
     _print(out, args.format, rows)
     return 0
 
@@ -348,16 +373,17 @@ def _predict_family(law, given, args) -> int:
         raise ValueError(f"--gzip/--epsilon apply to data-dependent laws; {args.law} is a {law.kind} law")
     out = law.evaluate({k: given[k] for k in need}, level=args.level)
     outs = KIND_OUTPUTS[law.kind]
-    rows = ["".join(f"{k:>14}" for k in need + outs)]
+    iv = out.get("intervals", {})
     m = len(out[outs[0]])
-    for i in range(m):
-        cells = [f"{out[k][i]:>14}" if k == "pool" else f"{out[k][i]:>14.5g}" for k in need + outs]
-        line = "".join(cells)
-        iv = out.get("intervals", {})
-        for k in outs:
-            if k in iv:
-                line += f"   [{iv[k]['lo'][i]:.5g}, {iv[k]['hi'][i]:.5g}]"
-        rows.append(line)
+    cols = list(need) + list(outs)
+    rows = _table(cols + [f"{k} interval" for k in outs if k in iv],
+                  [[f"{out[k][i]}" if k == "pool" else f"{out[k][i]:.5g}" for k in cols]
+                   + [f"[{iv[k]['lo'][i]:.5g}, {iv[k]['hi'][i]:.5g}]" for k in outs if k in iv] for i in range(m)],
+                  left=0)
+    if "n_params" in need and "n_tokens" in need:
+        from pygzlaw.laws.report import prediction_warnings
+
+        _warn_all((), prediction_warnings(law, given["n_params"], given["n_tokens"]))
     _print(out, args.format, rows)
     return 0
 
@@ -387,16 +413,18 @@ def cmd_allocate(args) -> int:
                                 for k, (lo, hi) in out["intervals"].items()}
         out.update(alloc.to_dict())
     iv = out.get("intervals")
-    head = f"{'C (FLOPs)':>12}{'N_opt':>12}{'D_opt':>12}{'D/N':>9}{'loss':>9}"
+    head = ["C (FLOPs)", "N_opt", "D_opt", "D/N", "loss"]
     if iv:
-        head += f"   {int(round(100 * out['level']))}% intervals: N_opt, D_opt, loss"
-    rows = [f"law: {out['law']}" + (f"  H={out['h']}" if "h" in out else ""), head]
+        pct = f"{int(round(100 * out['level']))}%"
+        head += [f"N_opt {pct}", f"D_opt {pct}", f"loss {pct}"]
+    cells = []
     for i in range(c.size):
-        r = (f"{c[i]:>12.4g}{np.atleast_1d(alloc.n_params)[i]:>12.4g}{np.atleast_1d(alloc.n_tokens)[i]:>12.4g}"
-             f"{np.atleast_1d(alloc.tokens_per_param)[i]:>9.2f}{np.atleast_1d(alloc.loss)[i]:>9.4f}")
+        r = [f"{c[i]:.4g}", f"{np.atleast_1d(alloc.n_params)[i]:.4g}", f"{np.atleast_1d(alloc.n_tokens)[i]:.4g}",
+             f"{np.atleast_1d(alloc.tokens_per_param)[i]:.2f}", f"{np.atleast_1d(alloc.loss)[i]:.4f}"]
         if iv:
-            r += "   " + "  ".join(f"[{iv[k]['lo'][i]:.3g}, {iv[k]['hi'][i]:.3g}]" for k in ("n_params", "n_tokens", "loss"))
-        rows.append(r)
+            r += [f"[{iv[k]['lo'][i]:.3g}, {iv[k]['hi'][i]:.3g}]" for k in ("n_params", "n_tokens", "loss")]
+        cells.append(r)
+    rows = [f"law: {out['law']}" + (f"  H={out['h']}" if "h" in out else "")] + _table(head, cells, left=0)
     for w in out.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
     _print(out, args.format, rows)

@@ -4,6 +4,11 @@ Pandey 2024, Sec. 5: fit L(N, D) per dataset, regress each parameter x in {E, A,
 on H (x(H) = m_x H + n_x), then L(N, D, H) = E(H) + A(H)/N^alpha(H) + B(H)/D^beta(H). The adjusted
 form mixes each parameter with Chinchilla's: x = (1 - eps) x' + eps x(H). No eps is published;
 it is a parameter here and can be fit from several datasets (fit_epsilon).
+
+``regress="log"`` (CLI ``--regress log``) regresses log A and log B on H instead (A(H) = exp(m H + n)):
+the fitted A and B span orders of magnitude across datasets, and a straight line through them goes
+negative inside the fitted H range (A(H) <= 0: no law there). The paper's linear form stays the
+default; a linear law reports where it is defined (DataDependentLaw.domain) and refuses elsewhere.
 """
 from __future__ import annotations
 
@@ -16,14 +21,18 @@ from pygzlaw.laws.allocate import Allocation, allocate, frontier_exponents
 from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, as_float64, chinchilla_loss
 from pygzlaw.laws.intervals import percentile_interval
 
-__all__ = ["Regression", "regress_params", "DataDependentLaw", "fit_data_dependent", "PARAM_NAMES"]
+__all__ = ["Regression", "regress_params", "DataDependentLaw", "fit_data_dependent", "PARAM_NAMES", "REGRESS",
+           "LOG_REGRESSED"]
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
+REGRESS = ("linear", "log")
+LOG_REGRESSED = ("A", "B")          # regress="log" fits log A and log B on H; E, alpha, beta stay linear
 
 
 @dataclass(frozen=True)
 class Regression:
-    """x(H) = slope * H + intercept, with Pearson r, two-sided p-value and the slope's standard error."""
+    """x(H) = slope * H + intercept (scale "linear"), or log x(H) = slope * H + intercept (scale "log"),
+    with Pearson r, two-sided p-value and the slope's standard error (of the line actually fitted)."""
 
     slope: float
     intercept: float
@@ -31,35 +40,45 @@ class Regression:
     p_value: float
     stderr: float
     intercept_stderr: float
+    scale: str = "linear"
 
     def __call__(self, h):
-        return self.slope * np.asarray(h, dtype=np.float64) + self.intercept
+        y = self.slope * np.asarray(h, dtype=np.float64) + self.intercept
+        return np.exp(y) if self.scale == "log" else y
 
     def to_dict(self) -> dict:
-        return {k: float(getattr(self, k)) for k in ("slope", "intercept", "r", "p_value", "stderr",
-                                                      "intercept_stderr")}
+        d = {k: float(getattr(self, k)) for k in ("slope", "intercept", "r", "p_value", "stderr", "intercept_stderr")}
+        d["scale"] = self.scale
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Regression":
+        scale = str(d.get("scale", "linear"))
+        if scale not in REGRESS:
+            raise ValueError(f"regression scale={scale!r}; expected one of {list(REGRESS)}")
         return cls(**{k: float(d.get(k, float("nan"))) for k in ("slope", "intercept", "r", "p_value", "stderr",
-                                                                   "intercept_stderr")})
+                                                                   "intercept_stderr")}, scale=scale)
 
 
-def regress_params(h, params: list[ChinchillaParams]) -> dict[str, Regression]:
+def regress_params(h, params: list[ChinchillaParams], *, regress: str = "linear") -> dict[str, Regression]:
     """Least-squares line of each parameter against H (scipy.stats.linregress).
 
     Args:
         h: (k,) gzip compressibility per dataset (compressed / raw bytes).
         params: k fitted ChinchillaParams, one per dataset.
+        regress: "linear" (Pandey 2024, Sec. 5: x(H) = m H + n for every parameter) or "log" (log A and
+            log B on H, so A(H), B(H) > 0 for every H; E, alpha, beta stay linear).
 
     Returns:
         {"E"|"A"|"B"|"alpha"|"beta": Regression}.
 
     Raises:
-        ValueError: fewer than 3 datasets (r and p need >= 1 residual degree of freedom), or all H equal.
+        ValueError: fewer than 3 datasets (r and p need >= 1 residual degree of freedom), all H equal,
+            or an unknown ``regress``.
     """
     from scipy.stats import linregress
 
+    _check_regress(regress)
     hs = as_float64("h", h).ravel()
     if hs.size != len(params):
         raise ValueError(f"h has {hs.size} values but {len(params)} parameter sets were given")
@@ -70,10 +89,18 @@ def regress_params(h, params: list[ChinchillaParams]) -> dict[str, Regression]:
     out = {}
     for k in PARAM_NAMES:
         y = np.array([getattr(p, k) for p in params])
-        res = linregress(hs, y)
+        scale = "log" if regress == "log" and k in LOG_REGRESSED else "linear"
+        res = linregress(hs, np.log(y) if scale == "log" else y)
         out[k] = Regression(float(res.slope), float(res.intercept), float(res.rvalue), float(res.pvalue),
-                            float(res.stderr), float(res.intercept_stderr))
+                            float(res.stderr), float(res.intercept_stderr), scale)
     return out
+
+
+def _check_regress(regress):
+    if regress not in REGRESS:
+        raise ValueError(f"regress={regress!r}; use 'linear' (the paper's x(H) = m H + n) or 'log' "
+                         "(log A, log B linear in H; CLI: --regress log)")
+    return regress
 
 
 @dataclass
@@ -120,13 +147,77 @@ class DataDependentLaw:
         vals = {}
         for k in PARAM_NAMES:
             vals[k] = (1 - eps) * getattr(self.reference, k) + eps * float(self.regressions[k](h))
-        for k in ("E", "A", "B"):
-            if not vals[k] > 0:
-                lo, hi = self.h_range
-                raise ValueError(f"{k}(H={h:g}) = {vals[k]:.4g} <= 0 with epsilon={eps:g}: the linear fit of {k} on H "
-                                 f"is fit on H in [{lo:.3g}, {hi:.3g}] and leaves its domain here; use H in range or "
-                                 "a smaller epsilon")
+        bad = [k for k in ("E", "A", "B") if not vals[k] > 0]
+        if bad:
+            raise ValueError(self._domain_message(h, eps, bad, vals))
         return ChinchillaParams(**vals)
+
+    @property
+    def fitted_range(self) -> dict | None:
+        """{"n_params": [lo, hi], "n_tokens": [lo, hi]} over every dataset's runs (None for a law saved
+        without per-dataset ranges)."""
+        rs = [d.get("range") for d in self.datasets]
+        if not rs or any(not r for r in rs):
+            return None
+        return {k: [min(r[k][0] for r in rs), max(r[k][1] for r in rs)] for k in ("n_params", "n_tokens")}
+
+    @property
+    def regress(self) -> str:
+        """"log" when A and B were regressed in log space, else "linear" (the paper's form)."""
+        return "log" if any(self.regressions[k].scale == "log" for k in LOG_REGRESSED) else "linear"
+
+    def domain(self, *, epsilon: float | None = None) -> tuple:
+        """The H interval where E(H), A(H), B(H) > 0, i.e. where the law is defined.
+
+        Each mixed parameter (1 - eps) x' + eps (m H + n) is linear in H, so it is positive on a half-line
+        (or everywhere / nowhere); log-regressed parameters are positive everywhere.
+
+        Returns:
+            (lo, hi) floats; -inf / inf where unbounded; lo >= hi when the law is defined nowhere.
+        """
+        eps = self.epsilon if epsilon is None else _check_eps(epsilon)
+        lo, hi = -math.inf, math.inf
+        for k in ("E", "A", "B"):
+            reg = self.regressions[k]
+            if reg.scale == "log":
+                continue
+            m = eps * reg.slope
+            c = (1 - eps) * getattr(self.reference, k) + eps * reg.intercept
+            if m > 0:
+                lo = max(lo, -c / m)
+            elif m < 0:
+                hi = min(hi, -c / m)
+            elif not c > 0:
+                return (math.inf, -math.inf)
+        return (lo, hi)
+
+    def domain_warnings(self, *, epsilon: float | None = None) -> list:
+        """One warning when the law is undefined (E, A or B <= 0) somewhere in its fitted H range."""
+        lo, hi = self.domain(epsilon=epsilon)
+        f_lo, f_hi = self.h_range
+        if not (math.isfinite(f_lo) and math.isfinite(f_hi)) or (lo < f_lo and hi > f_hi):
+            return []
+        return [f"law {self.name or '(unnamed)'}: " + self._domain_text(epsilon, in_range=True)]
+
+    def _domain_text(self, epsilon, bad=("E", "A", "B"), in_range=False) -> str:
+        eps = self.epsilon if epsilon is None else epsilon
+        lo, hi = self.domain(epsilon=eps)
+        f_lo, f_hi = self.h_range
+        where = ("nowhere" if not lo < hi else
+                 f"only for H in ({lo:.4g}, {hi:.4g})" if math.isfinite(lo) and math.isfinite(hi) else
+                 f"only for H > {lo:.4g}" if math.isfinite(lo) else f"only for H < {hi:.4g}")
+        text = (f"with the {self.regress} regression on H (epsilon={eps:g}) the law is defined (E, A, B > 0) {where}"
+                + (f", not across the H range it was fitted on [{f_lo:.4g}, {f_hi:.4g}]" if in_range
+                   else f"; it was fitted on H in [{f_lo:.4g}, {f_hi:.4g}]"))
+        fixes = [] if in_range or not lo < hi else ["use H in that range"]
+        if any(self.regressions[k].scale == "linear" for k in bad if k in LOG_REGRESSED):
+            fixes.append("refit with regress='log' (CLI: fit --regress log) so A(H), B(H) stay positive")
+        fixes.append("use a smaller epsilon" if eps > 0 else "")
+        return text + "; " + ", or ".join(f for f in fixes if f)
+
+    def _domain_message(self, h, eps, bad, vals) -> str:
+        parts = ", ".join(f"{k}(H={h:g}) = {vals[k]:.4g}" for k in bad)
+        return f"{parts} <= 0 here: " + self._domain_text(eps, bad)
 
     def predict(self, n_params, n_tokens, h: float, *, epsilon: float | None = None) -> np.ndarray:
         """Loss (nats/token) at N parameters, D tokens and compressibility H."""
@@ -144,7 +235,10 @@ class DataDependentLaw:
         eps = self.epsilon if epsilon is None else _check_eps(epsilon)
         self.params_at(h, epsilon=eps)                     # validates h and the point estimate's domain
         ref = np.array([getattr(self.reference, k) for k in PARAM_NAMES])
-        p = (1 - eps) * ref + eps * (self.bootstrap[:, :, 0] * h + self.bootstrap[:, :, 1])
+        y = self.bootstrap[:, :, 0] * h + self.bootstrap[:, :, 1]
+        logs = [j for j, k in enumerate(PARAM_NAMES) if self.regressions[k].scale == "log"]
+        y[:, logs] = np.exp(y[:, logs])                     # replicates regressed like the point estimate
+        p = (1 - eps) * ref + eps * y
         return p[(p[:, :3] > 0).all(axis=1)]
 
     def allocate_interval(self, budget_flops, h: float, *, epsilon: float | None = None, level=0.95,
@@ -313,7 +407,8 @@ class DataDependentLaw:
 
 
 def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference=HOFFMANN_PARAMS,
-                       epsilon=1.0, fit_eps=False, n_boot=0, seed=0, name="", callback=None) -> DataDependentLaw:
+                       epsilon=1.0, fit_eps=False, n_boot=0, seed=0, name="", callback=None,
+                       regress="linear") -> DataDependentLaw:
     """Fit Chinchilla per dataset, regress the parameters on H, and build L(N, D, H).
 
     Args:
@@ -328,16 +423,24 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
         seed: bootstrap seed.
         name: label.
         callback: optional callback(dataset_name) called before each per-dataset fit.
+        regress: "linear" (the paper's x(H) = m H + n, default) or "log" (log A and log B on H:
+            A and B span orders of magnitude across datasets, and a line through them can go <= 0
+            inside the fitted H range, where the linear law is undefined). See regress_params.
 
     Returns:
         DataDependentLaw; each ``datasets`` record carries its runs' identifiability report
-        (laws.identify); a FitWarning names datasets with unidentified or weak parameters.
+        (laws.identify) and N, D range; a FitWarning names datasets with unidentified, weak or
+        at-bound parameters, and a linear law undefined (E, A or B <= 0) somewhere in its H range.
+
+    Raises:
+        ValueError: a dataset's fit fails, fewer than 3 datasets, or an unknown ``regress``.
     """
     import warnings
 
     from pygzlaw.laws.fit import bootstrap_chinchilla, fit_chinchilla
     from pygzlaw.laws.identify import FitWarning, identifiability_report
 
+    _check_regress(regress)
     datasets = list(datasets)
     hs, params, records, runs, boots = [], [], [], [], []
     for ds in datasets:
@@ -349,39 +452,52 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
             raise ValueError(f"dataset {ds['name']!r} (H={ds['h']}): {exc}") from exc
         hs.append(float(ds["h"]))
         params.append(res.params)
+        n_arr, d_arr = as_float64("n_params", ds["n_params"]), as_float64("n_tokens", ds["n_tokens"])
         records.append({"name": ds["name"], "h": float(ds["h"]), "params": res.params.to_dict(),
-                        "n_points": res.n_points, "objective": res.objective})
+                        "n_points": res.n_points, "objective": res.objective, "at_bound": list(res.at_bound),
+                        "range": {"n_params": [float(n_arr.min()), float(n_arr.max())],
+                                  "n_tokens": [float(d_arr.min()), float(d_arr.max())]}})
         runs.append((ds["h"], ds["n_params"], ds["n_tokens"], ds["loss"]))
         if n_boot:
             boots.append(bootstrap_chinchilla(ds["n_params"], ds["n_tokens"], ds["loss"], res, n_boot=n_boot,
                                               seed=seed + len(boots)))
-        rep = identifiability_report(ds["n_params"], ds["n_tokens"], bootstrap=boots[-1] if n_boot else None)
+        rep = identifiability_report(ds["n_params"], ds["n_tokens"], bootstrap=boots[-1] if n_boot else None,
+                                     at_bound=res.at_bound, params=res.params)
         records[-1]["identifiability"] = rep.to_dict()
         if not rep.ok:
             warnings.warn(f"dataset {ds['name']!r} (H={ds['h']}): " + ", ".join(
                 f"{k} ({rep.verdict[k]})" for k in rep.unidentified + rep.weak) + " not well determined by its runs: "
                 + "; ".join(rep.reasons) + "; its parameters feed the regressions on H", FitWarning, stacklevel=2)
-    regs = regress_params(hs, params)
+    regs = regress_params(hs, params, regress=regress)
     coef = None
     if n_boot:
-        coef = _regress_replicates(np.array(hs), np.stack(boots))   # (n_boot, 5, 2)
+        logs = [regs[k].scale == "log" for k in PARAM_NAMES]
+        coef = _regress_replicates(np.array(hs), np.stack(boots), log_cols=logs)   # (n_boot, 5, 2)
     law = DataDependentLaw(regressions=regs, reference=reference, epsilon=epsilon,
                            h_range=(min(hs), max(hs)), datasets=records, name=name, bootstrap=coef)
     if fit_eps:
         law.fit_epsilon(runs, huber_delta=huber_delta)
+    for w in law.domain_warnings():
+        warnings.warn(w, FitWarning, stacklevel=2)
     return law
 
 
-def _regress_replicates(hs, boots) -> np.ndarray:
+def _regress_replicates(hs, boots, log_cols=None) -> np.ndarray:
     """Least-squares (slope, intercept) of each parameter on H for every bootstrap replicate.
 
     Args:
         hs: (k,) H per dataset.
         boots: (k, n_boot, 5) per-dataset replicate parameters (E, A, B, alpha, beta).
+        log_cols: None or 5 bools: regress the log of those parameters (regress="log").
 
     Returns:
         (n_boot', 5, 2) float64; replicates with a failed (NaN) refit in any dataset are dropped.
     """
+    boots = np.array(boots, dtype=np.float64, copy=True)
+    if log_cols is not None and any(log_cols):
+        cols = np.flatnonzero(log_cols)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boots[:, :, cols] = np.where(boots[:, :, cols] > 0, np.log(boots[:, :, cols]), np.nan)
     ok = np.isfinite(boots).all(axis=(0, 2))
     y = boots[:, ok, :]                                     # (k, n, 5)
     hc = hs - hs.mean()

@@ -21,16 +21,20 @@ from typing import Callable
 import numpy as np
 
 from pygzlaw.laws._threads import one_blas_thread
-from pygzlaw.laws.forms import ChinchillaParams, as_float64
+from pygzlaw.laws.forms import LOG_BOUNDS, ChinchillaParams, as_float64, clip_log_coords
 
 __all__ = ["GRIDS", "make_grid", "Constraint", "MINIMA_TOL", "FitResult", "ConvergenceError", "fit_chinchilla", "bootstrap_chinchilla",
-           "refit_weighted",
+           "refit_weighted", "params_at_bound", "E_ZERO_FRAC",
            "HuberLSE", "huber_objective", "lbfgs_batched", "scipy_loop_fit", "MIN_POINTS"]
 
 MIN_POINTS = 6  # five parameters: at least one residual degree of freedom
 MINIMA_TOL = 1e-3  # two minima are distinct when a coordinate (log A, log B, log E, alpha, beta) differs by more
 _CHUNK32 = 128   # float32 blocks: 6 buffers x 128 x 245 x 4 B = 750 KB, fits L2
 _FTOL32 = 3e-7   # float32 phase stop (relative change); see fit_chinchilla
+
+# E below this fraction of the smallest observed loss is indistinguishable from E = 0 (it moves no
+# prediction at the fitted points by more than 0.01%): the constraint E > 0 is active, "E at its bound".
+E_ZERO_FRAC = 1e-4
 
 # Parameter order inside the fitter: (a, b, e, alpha, beta) = (log A, log B, log E, alpha, beta).
 _COORDS = ("a", "b", "e", "alpha", "beta")
@@ -441,6 +445,30 @@ class FitResult:
     converged: bool
     minima: np.ndarray = field(repr=False)
     constraint: "Constraint" = field(default_factory=lambda: Constraint(), repr=False)
+    at_bound: tuple = ()
+
+
+def params_at_bound(x_log, min_loss: float, fixed=()) -> tuple:
+    """Names of parameters driven to a bound by a fit (see forms.LOG_BOUNDS and E_ZERO_FRAC).
+
+    Args:
+        x_log: (5,) unclipped fit coordinates (log A, log B, log E, alpha, beta).
+        min_loss: smallest observed loss (nats/token).
+        fixed: names held fixed (never reported).
+
+    Returns:
+        tuple of names among "E", "A", "B": E when E <= E_ZERO_FRAC * min_loss (or clipped at
+        forms.E_FLOOR), A or B when log A or log B left [-700, 700] (clipped).
+    """
+    x = np.asarray(x_log, dtype=np.float64).ravel()
+    out = []
+    if x[2] <= math.log(E_ZERO_FRAC * min_loss) or x[2] < LOG_BOUNDS["E"][0]:
+        out.append("E")
+    for name, j in (("A", 0), ("B", 1)):
+        lo, hi = LOG_BOUNDS[name]
+        if not lo <= x[j] <= hi:
+            out.append(name)
+    return tuple(k for k in out if k not in fixed)
 
 
 def _prepare(n_params, n_tokens, loss):
@@ -608,7 +636,9 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
     cx = np.array([c[0] for c in cand])
     cf = np.array([float(huber_objective(v[None, :], log_n, log_d, log_l, huber_delta)[0][0]) for v in cx])
     minima_arr = cx[_distinct(cx, cf, np.argsort(np.where(np.isfinite(cf), cf, np.inf), kind="stable"), len(cx))]
-    return FitResult(params=ChinchillaParams.from_log(best_x), objective=best_f, n_starts=x0.shape[0],
+    at_bound = params_at_bound(best_x, float(np.exp(log_l.min())), fixed=tuple(con.fixed))
+    minima_arr = clip_log_coords(minima_arr)[0]             # bootstrap starts inside the bounds
+    return FitResult(params=ChinchillaParams.from_log(best_x), at_bound=at_bound, objective=best_f, n_starts=x0.shape[0],
                      n_converged=int(conv.sum()), best_start=int(best), seconds=time.perf_counter() - t0,
                      n_points=log_n.size, huber_delta=huber_delta, grid=grid_name, converged=best_conv,
                      minima=minima_arr, constraint=con)
@@ -680,6 +710,7 @@ def refit_weighted(log_n, log_d, log_l, fit: FitResult, weights, *, n_warm=4, ma
     f = np.where(np.isfinite(f), f, np.inf).reshape(n_rep, k)
     best = np.argmin(f, axis=1)
     xb = x.reshape(n_rep, k, 5)[np.arange(n_rep), best]     # (R, 5) log coordinates
+    xb = clip_log_coords(xb)[0]                             # E held at forms.E_FLOOR, never exp(-800) = 0
     with np.errstate(over="ignore"):
         out = np.column_stack([np.exp(xb[:, 2]), np.exp(xb[:, 0]), np.exp(xb[:, 1]), xb[:, 3], xb[:, 4]])
     failed = ~np.isfinite(f.min(axis=1)) | ~np.isfinite(out).all(axis=1)

@@ -16,8 +16,36 @@ __all__ = [
     "ChinchillaParams", "HOFFMANN_PARAMS", "EPOCH_PARAMS", "chinchilla_loss", "chinchilla_log_loss",
     "OvertrainParams", "overtrain_loss", "ErrorParams", "downstream_error",
     "DataConstrainedParams", "MUENNIGHOFF_PARAMS", "effective_tokens", "effective_params",
-    "data_constrained_loss", "as_float64",
+    "data_constrained_loss", "as_float64", "LOG_BOUNDS", "E_FLOOR", "clip_log_coords",
 ]
+
+# Bounds on the fit's log coordinates (log A, log B, log E). The fit runs unconstrained in log space,
+# so when the runs want E <= 0 (loss still falling linearly at the largest N and D) log E runs off
+# towards -inf and exp(log E) underflows to 0.0 (bootstrap ends reached E = 1e-80). E_FLOOR =
+# 1e-8 nats/token is far below any loss a language model reaches (~1), so an E held there changes
+# every prediction by < 1e-8 relative: the law is E = 0 in all but name, and the fit says so (a
+# FitWarning "E driven to its bound"). log A and log B are kept where exp() is a finite, normal
+# float64 (|x| <= 700 < log(DBL_MAX) = 709.78; DBL_MIN = exp(-708.4)).
+E_FLOOR = 1e-8
+LOG_BOUNDS = {"A": (-700.0, 700.0), "B": (-700.0, 700.0), "E": (math.log(E_FLOOR), 700.0)}
+_LOG_COL = {"A": 0, "B": 1, "E": 2}     # columns of (log A, log B, log E, alpha, beta)
+
+
+def clip_log_coords(x):
+    """Clip (..., 5) coordinates (log A, log B, log E, alpha, beta) to LOG_BOUNDS.
+
+    Returns:
+        (clipped float64 copy, {name: bool (...)} True where that coordinate was clipped).
+    """
+    x = np.array(x, dtype=np.float64, copy=True)
+    hit = {}
+    for name, j in _LOG_COL.items():
+        lo, hi = LOG_BOUNDS[name]
+        col = x[..., j]
+        hit[name] = (col < lo) | (col > hi)
+        x[..., j] = np.clip(col, lo, hi)
+    return x, hit
+
 
 
 def as_float64(name: str, value, *, positive: bool = True) -> np.ndarray:
@@ -106,7 +134,9 @@ class ChinchillaParams(_Params):
 
     @classmethod
     def from_log(cls, x) -> "ChinchillaParams":
-        a, b, e, alpha, beta = (float(v) for v in x)
+        """From the fit's coordinates (log A, log B, log E, alpha, beta), clipped to LOG_BOUNDS first so
+        exp() neither underflows to 0 (E = exp(-800)) nor overflows; the fit reports a clipped value."""
+        a, b, e, alpha, beta = (float(v) for v in clip_log_coords(np.asarray(x, dtype=np.float64).ravel())[0])
         return cls(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
 
 

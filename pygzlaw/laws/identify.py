@@ -11,8 +11,13 @@ independently:
 - The bootstrap shows what the design leaves loose: a 95% interval of A, B or E wider than a factor
   of 10, or of alpha or beta wider than 0.5 (absolute).
 
+- A parameter the fit drove to its bound (``at_bound``): E <= 1e-4 x the smallest loss (E = 0 in all
+  but name: the runs never reach the irreducible loss, e.g. loss still falling linearly), or log A,
+  log B clipped at +-700 (forms.LOG_BOUNDS). Its value is the bound, not an estimate.
+
 The first two are *unidentified* (fits refuse them unless told otherwise); strong but inexact
-collinearity (|corr(log N, log D)| > 0.98) and wide bootstrap intervals are *weak* (fits warn).
+collinearity (|corr(log N, log D)| > 0.98), wide bootstrap intervals and a parameter at its bound
+are *weak* (fits warn; ``at_bound`` names the last kind).
 """
 from __future__ import annotations
 
@@ -55,6 +60,7 @@ class IdentifiabilityReport:
         allocation: "identified" | "weak" | "unidentified": the compute-optimal split N_opt/D_opt.
         reasons: human-readable evidence, one line each.
         boot_spread: {param: {"lo", "hi"}} bootstrap 95% bounds used, when replicates were given.
+        at_bound: parameters the fit drove to a bound (e.g. ["E"]: "E driven to its bound").
     """
 
     n_points: int
@@ -66,6 +72,7 @@ class IdentifiabilityReport:
     allocation: str
     reasons: list = field(default_factory=list)
     boot_spread: dict = field(default_factory=dict)
+    at_bound: list = field(default_factory=list)
 
     @property
     def unidentified(self) -> list:
@@ -88,7 +95,8 @@ class IdentifiabilityReport:
         return {"n_points": self.n_points, "n_distinct_n": self.n_distinct_n, "n_distinct_d": self.n_distinct_d,
                 "corr_log_nd": fin(self.corr_log_nd), "resid_log_d": fin(self.resid_log_d),
                 "verdict": dict(self.verdict), "allocation": self.allocation, "reasons": list(self.reasons),
-                "unidentified": self.unidentified, "weak": self.weak, "boot_spread": dict(self.boot_spread)}
+                "unidentified": self.unidentified, "weak": self.weak, "boot_spread": dict(self.boot_spread),
+                "at_bound": list(self.at_bound)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IdentifiabilityReport":
@@ -98,7 +106,7 @@ class IdentifiabilityReport:
                    n_distinct_d=int(d["n_distinct_d"]), corr_log_nd=num(d.get("corr_log_nd")),
                    resid_log_d=num(d.get("resid_log_d")), verdict=dict(d["verdict"]),
                    allocation=str(d["allocation"]), reasons=list(d.get("reasons", [])),
-                   boot_spread=dict(d.get("boot_spread", {})))
+                   boot_spread=dict(d.get("boot_spread", {})), at_bound=list(d.get("at_bound", [])))
 
 
 def _n_distinct(x: np.ndarray) -> int:
@@ -111,7 +119,7 @@ def _worse(a: str, b: str) -> str:
     return order[max(order.index(a), order.index(b))]
 
 
-def identifiability_report(n_params, n_tokens, *, bootstrap=None) -> IdentifiabilityReport:
+def identifiability_report(n_params, n_tokens, *, bootstrap=None, at_bound=(), params=None) -> IdentifiabilityReport:
     """Check which of E, A, B, alpha, beta (and the compute-optimal split) the runs can determine.
 
     Args:
@@ -119,6 +127,9 @@ def identifiability_report(n_params, n_tokens, *, bootstrap=None) -> Identifiabi
         n_tokens: (n,) training tokens D per run.
         bootstrap: optional (n_boot, 5) replicates of (E, A, B, alpha, beta) from a fit on these runs;
             NaN rows are ignored.
+        at_bound: names the fit drove to a bound (FitResult.at_bound); each becomes "weak" with a
+            reason "<name> driven to its bound".
+        params: the fitted ChinchillaParams, quoted in those reasons (optional).
 
     Returns:
         IdentifiabilityReport (thresholds: module constants, reasons in the module docstring).
@@ -188,6 +199,15 @@ def identifiability_report(n_params, n_tokens, *, bootstrap=None) -> Identifiabi
                     reasons.append(f"bootstrap 95% interval of {k} is [{lo[j]:.4g}, {hi[j]:.4g}] ({what})")
                     if k in ("alpha", "beta", "A", "B"):
                         alloc = _worse(alloc, "weak")
-    return IdentifiabilityReport(n_points=int(n.size), n_distinct_n=kn, n_distinct_d=kd, corr_log_nd=corr,
+    for k in at_bound:
+        verdict[k] = _worse(verdict[k], "weak")
+        val = f" = {getattr(params, k):.3g}" if params is not None else ""
+        what = ("the runs never reach the irreducible loss (loss still falling as a power or linearly at the largest "
+                "N and D), so E is 0 in all but name; add larger or longer runs, or fix E (--fix E=VALUE)"
+                if k == "E" else "its log was clipped at +-700 (forms.LOG_BOUNDS): the term has no finite estimate")
+        reasons.append(f"{k} driven to its bound ({k}{val}): {what}")
+        if k in ("A", "B"):
+            alloc = _worse(alloc, "weak")
+    return IdentifiabilityReport(n_points=int(n.size), at_bound=list(at_bound), n_distinct_n=kn, n_distinct_d=kd, corr_log_nd=corr,
                                  resid_log_d=resid, verdict=verdict, allocation=alloc, reasons=reasons,
                                  boot_spread=spread)

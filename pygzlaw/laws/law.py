@@ -93,8 +93,9 @@ class ChinchillaLaw:
         d_arr = as_float64("n_tokens", n_tokens).ravel()
         info["range"] = {"n_params": [float(n_arr.min()), float(n_arr.max())],
                          "n_tokens": [float(d_arr.min()), float(d_arr.max())]}
-        rep = identifiability_report(n_arr, d_arr, bootstrap=boot)
+        rep = identifiability_report(n_arr, d_arr, bootstrap=boot, at_bound=res.at_bound, params=res.params)
         info["identifiability"] = rep.to_dict()
+        info["at_bound"] = list(res.at_bound)
         if not rep.ok:
             bad = [f"{k} ({rep.verdict[k]})" for k in rep.unidentified + rep.weak]
             warnings.warn(f"fit{' ' + name if name else ''}: " + (", ".join(bad) or "the compute-optimal split")

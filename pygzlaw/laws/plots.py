@@ -155,7 +155,10 @@ def plot_frontier(law, path, *, hs=None, budgets_flops=None, epsilon=None) -> st
 
 
 def plot_params_vs_h(law, path) -> str:
-    """Each fitted parameter against H with its regression line and r, p (Pandey 2024, Fig. 4)."""
+    """Each fitted parameter against H with its regression line and r, p (Pandey 2024, Fig. 4).
+
+    A and B are drawn on log axes; where a linear regression line is <= 0 (the law is undefined there)
+    it is masked and the H sub-range is written on the panel."""
     plt = _plt()
     if getattr(law, "kind", "") != "data_dependent":
         raise ValueError("plot_params_vs_h needs a data-dependent law (fit points with an H column)")
@@ -165,10 +168,21 @@ def plot_params_vs_h(law, path) -> str:
     for ax, k in zip(axes, PARAM_NAMES):
         ys = np.array([d["params"][k] for d in law.datasets])
         reg = law.regressions[k]
+        line = reg(h_line)
         ax.scatter(hs, ys, s=18)
-        ax.plot(h_line, reg(h_line), "r-", lw=1)
+        if k in ("A", "B"):
+            # A and B span orders of magnitude: log axis. A linear regression can go <= 0 inside the H
+            # range; those points have no place on a log axis, so they are masked (not clipped) and noted.
+            ax.set_yscale("log")
+            bad = ~(line > 0)
+            if bad.any():
+                ax.text(0.02, 0.02, f"line <= 0 (undefined) for H in [{h_line[bad].min():.3g}, {h_line[bad].max():.3g}]"
+                        "\nnot drawn; fit --regress log", transform=ax.transAxes, fontsize=7, color="r")
+            line = np.where(bad, np.nan, line)
+        ax.plot(h_line, line, "r-", lw=1)
         ax.set_xlabel("gzip compressibility H")
-        ax.set_title(f"{k}: r={reg.r:.2f}, p={reg.p_value:.2g}", fontsize=9)
+        ax.set_title(f"{k}{' (log fit)' if reg.scale == 'log' else ''}: r={reg.r:.2f}, p={reg.p_value:.2g}",
+                     fontsize=9)
     return _save(fig, path)
 
 

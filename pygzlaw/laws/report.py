@@ -3,9 +3,59 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["allocation_report", "prediction_report", "extrapolation_warnings", "EXTRAPOLATION_FACTOR"]
+__all__ = ["allocation_report", "prediction_report", "extrapolation_warnings", "prediction_warnings",
+           "h_range_warnings", "EXTRAPOLATION_FACTOR"]
 
-EXTRAPOLATION_FACTOR = 10.0  # N_opt or D_opt more than this factor outside the fitted runs' range: warn
+EXTRAPOLATION_FACTOR = 10.0  # N (N_opt) or D (D_opt) more than this factor outside the fitted runs' range: warn
+
+
+def _fitted_range(law):
+    """{"n_params": [lo, hi], "n_tokens": [lo, hi]} of the runs a law was fitted on, or None."""
+    rng = (getattr(law, "fit_info", {}) or {}).get("range")
+    if rng:
+        return rng
+    return getattr(law, "fitted_range", None)
+
+
+def _far(what, v, lo, hi) -> str | None:
+    if v > EXTRAPOLATION_FACTOR * hi:
+        return f"{what} {v:.3g} is {v / hi:.3g}x the largest fitted ({hi:.3g})"
+    if v * EXTRAPOLATION_FACTOR < lo:
+        return f"{what} {v:.3g} is {lo / v:.3g}x below the smallest fitted ({lo:.3g})"
+    return None
+
+
+def h_range_warnings(law, h, h_name: str = "h") -> list:
+    """A warning when H lies outside the H range a data-dependent law's regressions were fitted on."""
+    lo, hi = law.h_range
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= h <= hi:
+        return []
+    far = " far" if h < lo - 0.5 * (hi - lo) or h > hi + 0.5 * (hi - lo) else ""
+    return [f"{h_name}={h:g} is{far} outside the fitted datasets' H range [{lo:.4g}, {hi:.4g}]: the regressions "
+            "on H are extrapolated"]
+
+
+def prediction_warnings(law, n_params, n_tokens) -> list:
+    """Warnings for (N, D) points more than EXTRAPOLATION_FACTOR outside the fitted runs' N or D range.
+
+    Args:
+        law: a fitted law (fit_info["range"], or a data-dependent law's fitted_range).
+        n_params, n_tokens: broadcast float64 arrays of N and D.
+
+    Returns:
+        list of str, one per point that extrapolates far (empty when the law carries no range).
+    """
+    rng = _fitted_range(law)
+    if not rng:
+        return []
+    n, d = (np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel() for v in (n_params, n_tokens))
+    (n_lo, n_hi), (d_lo, d_hi) = rng["n_params"], rng["n_tokens"]
+    out = []
+    for i in range(n.size):
+        parts = [p for p in (_far("N", n[i], n_lo, n_hi), _far("D", d[i], d_lo, d_hi)) if p]
+        if parts:
+            out.append(f"N={n[i]:.3g}, D={d[i]:.3g}: extrapolating far beyond the fitted runs: " + "; ".join(parts))
+    return out
 
 
 def extrapolation_warnings(law, alloc) -> list:
@@ -14,7 +64,8 @@ def extrapolation_warnings(law, alloc) -> list:
     the compute-optimal split (law.fit_info["identifiability"]["allocation"]).
 
     Args:
-        law: a fitted law; uses fit_info["range"] = {"n_params": [lo, hi], "n_tokens": [lo, hi]} when present.
+        law: a fitted law; uses fit_info["range"] = {"n_params": [lo, hi], "n_tokens": [lo, hi]} when present
+            (a data-dependent law: its datasets' ``fitted_range``).
         alloc: the Allocation for the budgets.
 
     Returns:
@@ -26,7 +77,7 @@ def extrapolation_warnings(law, alloc) -> list:
     if ident.get("allocation") in ("unidentified", "weak"):
         out.append(f"law {law.name!r}: its runs {'cannot' if ident['allocation'] == 'unidentified' else 'barely'} "
                    "determine the compute-optimal split (" + "; ".join(ident.get("reasons", [])[:2]) + ")")
-    rng = info.get("range")
+    rng = _fitted_range(law)
     if not rng:
         return out
     c = np.atleast_1d(np.asarray(alloc.budget_flops, dtype=np.float64))
@@ -34,12 +85,7 @@ def extrapolation_warnings(law, alloc) -> list:
     d = np.atleast_1d(np.asarray(alloc.n_tokens, dtype=np.float64))
     (n_lo, n_hi), (d_lo, d_hi) = rng["n_params"], rng["n_tokens"]
     for i in range(c.size):
-        parts = []
-        for what, v, lo, hi in (("N_opt", n[i], n_lo, n_hi), ("D_opt", d[i], d_lo, d_hi)):
-            if v > EXTRAPOLATION_FACTOR * hi:
-                parts.append(f"{what} {v:.3g} is {v / hi:.3g}x the largest fitted ({hi:.3g})")
-            elif v * EXTRAPOLATION_FACTOR < lo:
-                parts.append(f"{what} {v:.3g} is {lo / v:.3g}x below the smallest fitted ({lo:.3g})")
+        parts = [p for p in (_far("N_opt", n[i], n_lo, n_hi), _far("D_opt", d[i], d_lo, d_hi)) if p]
         if parts:
             out.append(f"C={c[i]:.3g}: extrapolating far beyond the fitted runs: " + "; ".join(parts))
     return out
@@ -76,12 +122,8 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
         if law.bootstrap is not None:
             out["level"] = level
             out["intervals"] = law.allocate_interval(c, h, epsilon=epsilon, level=level)
-        lo, hi = law.h_range
-        width = max(hi - lo, 1e-12)
-        out["warnings"] = []
-        if h < lo - 0.5 * width or h > hi + 0.5 * width:
-            out["warnings"].append(f"{h_name}={h:g} is far outside the fitted datasets' H range [{lo:g}, {hi:g}] "
-                                   "(more than half its width): the regressions on H are extrapolated")
+        out["warnings"] = (h_range_warnings(law, h, h_name) + law.domain_warnings(epsilon=epsilon)
+                           + extrapolation_warnings(law, out["allocation"]))
         return out
     if h is not None:
         raise ValueError(f"law {law.name!r} is a {law.kind} law; {h_name} needs a data-dependent law")
@@ -112,7 +154,10 @@ def prediction_report(law, n_params, n_tokens, *, h=None, epsilon=None, level: f
         h_name: how the caller spells h, for error messages ("--gzip" on the CLI).
 
     Returns:
-        {"law", ["h"], "loss", ["level", "lo", "hi"]}: float64 arrays of the broadcast shape (nats/token).
+        {"law", ["h"], "loss", ["level", "lo", "hi"], "warnings"}: float64 arrays of the broadcast shape
+        (nats/token); warnings: points more than EXTRAPOLATION_FACTOR outside the fitted N or D range
+        (prediction_warnings), H outside the fitted H range and a law undefined somewhere in it
+        (data-dependent laws).
 
     Raises:
         ValueError: h missing or not applicable, epsilon not applicable, a kind without (N, D) inputs.
@@ -129,6 +174,8 @@ def prediction_report(law, n_params, n_tokens, *, h=None, epsilon=None, level: f
         if law.bootstrap is not None:
             out["level"] = level
             out["lo"], out["hi"] = law.predict_interval(n, d, h, epsilon=epsilon, level=level)
+        out["warnings"] = (h_range_warnings(law, h, h_name) + law.domain_warnings(epsilon=epsilon)
+                           + prediction_warnings(law, n, d))
         return out
     if h is not None or epsilon is not None:
         raise ValueError(f"law {law.name!r} is a {law.kind} law; {h_name} and epsilon apply to data-dependent laws")
@@ -137,6 +184,7 @@ def prediction_report(law, n_params, n_tokens, *, h=None, epsilon=None, level: f
         if law.bootstrap is not None:
             out["level"] = level
             out["lo"], out["hi"] = law.predict_interval(n, d, level=level)
+        out["warnings"] = prediction_warnings(law, n, d)
         return out
     if law.kind != "overtrain":
         raise ValueError(f"law {law.name!r} is a {law.kind} law; it takes other inputs than (N, D): evaluate it "
@@ -148,4 +196,5 @@ def prediction_report(law, n_params, n_tokens, *, h=None, epsilon=None, level: f
         out["level"] = level
         out["lo"] = np.asarray(ev["intervals"]["loss"]["lo"]).reshape(n.shape)
         out["hi"] = np.asarray(ev["intervals"]["loss"]["hi"]).reshape(n.shape)
+    out["warnings"] = prediction_warnings(law, n, d)
     return out
