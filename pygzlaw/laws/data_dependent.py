@@ -217,7 +217,7 @@ class DataDependentLaw:
 
     def _domain_message(self, h, eps, bad, vals) -> str:
         parts = ", ".join(f"{k}(H={h:g}) = {vals[k]:.4g}" for k in bad)
-        return f"{parts} <= 0 here: " + self._domain_text(eps, bad)
+        return f"{parts} <= 0 here, where the law leaves its domain: " + self._domain_text(eps, bad)
 
     def predict(self, n_params, n_tokens, h: float, *, epsilon: float | None = None) -> np.ndarray:
         """Loss (nats/token) at N parameters, D tokens and compressibility H."""
