@@ -7,6 +7,7 @@ __all__ = ["allocation_report", "prediction_report", "extrapolation_warnings", "
            "h_range_warnings", "EXTRAPOLATION_FACTOR"]
 
 EXTRAPOLATION_FACTOR = 10.0  # N (N_opt) or D (D_opt) more than this factor outside the fitted runs' range: warn
+MAX_POINT_WARNINGS = 10      # per-point extrapolation warnings listed; the rest are counted in one line
 
 
 def _fitted_range(law):
@@ -50,11 +51,16 @@ def prediction_warnings(law, n_params, n_tokens) -> list:
         return []
     n, d = (np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel() for v in (n_params, n_tokens))
     (n_lo, n_hi), (d_lo, d_hi) = rng["n_params"], rng["n_tokens"]
+    f = EXTRAPOLATION_FACTOR
+    far = (n > f * n_hi) | (n * f < n_lo) | (d > f * d_hi) | (d * f < d_lo)   # vectorised: the service's hot path
+    idx = np.flatnonzero(far)
     out = []
-    for i in range(n.size):
+    for i in idx[:MAX_POINT_WARNINGS]:
         parts = [p for p in (_far("N", n[i], n_lo, n_hi), _far("D", d[i], d_lo, d_hi)) if p]
-        if parts:
-            out.append(f"N={n[i]:.3g}, D={d[i]:.3g}: extrapolating far beyond the fitted runs: " + "; ".join(parts))
+        out.append(f"N={n[i]:.3g}, D={d[i]:.3g}: extrapolating far beyond the fitted runs: " + "; ".join(parts))
+    if idx.size > MAX_POINT_WARNINGS:
+        out.append(f"... and {idx.size - MAX_POINT_WARNINGS} more points more than {f:g}x outside the fitted N or D "
+                   "range")
     return out
 
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from pygzlaw.laws.report import allocation_report
+from pygzlaw.laws.report import allocation_report, h_range_warnings, prediction_warnings
 
 __all__ = ["MAX_QUERY", "as_array", "result_value", "predict_body", "allocate_body",
            "law_for_allocate"]
@@ -55,6 +55,8 @@ def predict_body(law, req) -> dict:
         if law.bootstrap is not None:
             lo, hi = law.predict_interval(n, d, req.h, epsilon=req.epsilon, level=req.level)
             out.update(level=req.level, lo=result_value(lo, as_list), hi=result_value(hi, as_list))
+        out["warnings"] = (h_range_warnings(law, req.h) + law.domain_warnings(epsilon=req.epsilon)
+                           + prediction_warnings(law, n, d))
     else:
         if req.h is not None:
             raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h is not accepted")
@@ -62,6 +64,7 @@ def predict_body(law, req) -> dict:
         if law.bootstrap is not None:
             lo, hi = law.predict_interval(n, d, level=req.level)
             out.update(level=req.level, lo=result_value(lo, as_list), hi=result_value(hi, as_list))
+        out["warnings"] = prediction_warnings(law, n, d)     # as the CLI's predict: N or D > 10x outside the runs
     return out
 
 

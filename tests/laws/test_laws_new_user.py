@@ -297,3 +297,19 @@ def test_params_vs_h_masks_nonpositive_a_b_on_log_axes(tmp_path, monkeypatch):
     plots.plot_params_vs_h(_dd_law(regress="log"), tmp_path / "q.png")
     scale, y, notes = seen["B"]
     assert not np.isnan(y).any() and notes == []
+
+
+def test_service_predict_body_warns_like_the_cli():
+    from types import SimpleNamespace
+
+    from pygzlaw.serve.handlers import predict_body
+
+    req = SimpleNamespace(n_params=[1e9, 4e3], n_tokens=[2e10, 2e4], h=None, epsilon=None, level=0.95)
+    out = predict_body(_law_with_range(), req)
+    assert len(out["warnings"]) == 1 and out["warnings"][0].startswith("N=1e+09, D=2e+10: extrapolating")
+    req = SimpleNamespace(n_params=1e4, n_tokens=1e5, h=0.6, epsilon=None, level=0.95)
+    out = predict_body(_dd_law(regress="log"), req)
+    assert out["warnings"] == ["h=0.6 is outside the fitted datasets' H range [0.23, 0.51]: the regressions on H "
+                               "are extrapolated"]
+    many = prediction_report(_law_with_range(), np.full(25, 1e9), np.full(25, 1e4))["warnings"]
+    assert len(many) == 11 and many[-1].startswith("... and 15 more points")
