@@ -193,8 +193,8 @@ def cmd_fit(args) -> int:
         doc = law.to_json_dict()
         if law.bootstrap is not None:
             doc["bootstrap"] = {"n_boot": len(law.bootstrap)}  # stdout: summary, file: samples
-        rows = [f"data-dependent law from {len(groups)} datasets (H in [{law.h_range[0]:.4g}, {law.h_range[1]:.4g}]), "
-                f"epsilon={law.epsilon:.4g}, regress={law.regress}"]
+        rows = [(f"data-dependent law from {len(groups)} datasets (H in [{law.h_range[0]:.4g}, "
+                 f"{law.h_range[1]:.4g}]), epsilon={law.epsilon:.4g}, regress={law.regress}")]
         rows += _table(["dataset", "H", "E", "A", "B", "alpha", "beta"],
                        [[d["name"], f"{d['h']:.4g}", f"{d['params']['E']:.4g}", f"{d['params']['A']:.5g}",
                          f"{d['params']['B']:.5g}", f"{d['params']['alpha']:.4f}", f"{d['params']['beta']:.4f}"]

@@ -197,7 +197,7 @@ class DataDependentLaw:
         f_lo, f_hi = self.h_range
         if not (math.isfinite(f_lo) and math.isfinite(f_hi)) or (lo < f_lo and hi > f_hi):
             return []
-        return [f"law {self.name or '(unnamed)'}: " + self._domain_text(epsilon, in_range=True)]
+        return [(f"law {self.name}: " if self.name else "this law: ") + self._domain_text(epsilon, in_range=True)]
 
     def _domain_text(self, epsilon, bad=("E", "A", "B"), in_range=False) -> str:
         eps = self.epsilon if epsilon is None else epsilon

@@ -32,8 +32,8 @@ def h_range_warnings(law, h, h_name: str = "h") -> list:
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= h <= hi:
         return []
     far = " far" if h < lo - 0.5 * (hi - lo) or h > hi + 0.5 * (hi - lo) else ""
-    return [f"{h_name}={h:g} is{far} outside the fitted datasets' H range [{lo:.4g}, {hi:.4g}]: the regressions "
-            "on H are extrapolated"]
+    return [(f"{h_name}={h:g} is{far} outside the fitted datasets' H range [{lo:.4g}, {hi:.4g}]: the regressions "
+             "on H are extrapolated")]
 
 
 def prediction_warnings(law, n_params, n_tokens) -> list:

@@ -15,8 +15,17 @@ import numpy as np
 import pytest
 
 from pygzlaw.cli import main
-from pygzlaw.laws.data_dependent import DataDependentLaw, fit_data_dependent, regress_params
-from pygzlaw.laws.fit import E_ZERO_FRAC, bootstrap_chinchilla, fit_chinchilla, params_at_bound
+from pygzlaw.laws.data_dependent import (
+    DataDependentLaw,
+    fit_data_dependent,
+    regress_params,
+)
+from pygzlaw.laws.fit import (
+    E_ZERO_FRAC,
+    bootstrap_chinchilla,
+    fit_chinchilla,
+    params_at_bound,
+)
 from pygzlaw.laws.forms import E_FLOOR, LOG_BOUNDS, ChinchillaParams, chinchilla_loss
 from pygzlaw.laws.identify import FitWarning, identifiability_report
 from pygzlaw.laws.io import law_from_dict, save_law
@@ -144,8 +153,8 @@ def test_data_dependent_allocate_and_predict_warn():
     pr = prediction_report(law, np.array([1e9]), np.array([1e5]), h=0.4, h_name="--gzip")
     assert len(pr["warnings"]) == 1 and "N 1e+09" in pr["warnings"][0]
     pr = prediction_report(law, np.array([1e4]), np.array([1e5]), h=0.55, h_name="--gzip")
-    assert pr["warnings"] == ["--gzip=0.55 is outside the fitted datasets' H range [0.23, 0.51]: the regressions "
-                              "on H are extrapolated"]
+    assert pr["warnings"] == [("--gzip=0.55 is outside the fitted datasets' H range [0.23, 0.51]: the "
+                               "regressions on H are extrapolated")]
 
 
 # --------------------------------------------------------- 3. regress="log", domain
@@ -309,7 +318,7 @@ def test_service_predict_body_warns_like_the_cli():
     assert len(out["warnings"]) == 1 and out["warnings"][0].startswith("N=1e+09, D=2e+10: extrapolating")
     req = SimpleNamespace(n_params=1e4, n_tokens=1e5, h=0.6, epsilon=None, level=0.95)
     out = predict_body(_dd_law(regress="log"), req)
-    assert out["warnings"] == ["h=0.6 is outside the fitted datasets' H range [0.23, 0.51]: the regressions on H "
-                               "are extrapolated"]
+    assert out["warnings"] == [("h=0.6 is outside the fitted datasets' H range [0.23, 0.51]: the regressions "
+                                "on H are extrapolated")]
     many = prediction_report(_law_with_range(), np.full(25, 1e9), np.full(25, 1e4))["warnings"]
     assert len(many) == 11 and many[-1].startswith("... and 15 more points")
