@@ -28,7 +28,8 @@ from pygzlaw.laws.data_constrained import DataConstrainedFit, FitWarning, fit_da
 from pygzlaw.laws.family_law import FamilyLaw, fit_from_file
 from pygzlaw.laws.identify import IdentifiabilityReport, NotIdentifiableError, identifiability_report
 from pygzlaw.laws.diagnostics import HoldoutReport, flag_outliers, holdout_by_compute, leave_one_out
-from pygzlaw.laws.data_dependent import DataDependentLaw, Regression, fit_data_dependent, regress_params
+from pygzlaw.laws.data_dependent import (DataDependentLaw, Regression, fit_data_dependent, regress_params,
+                                         regress_replicates)
 from pygzlaw.laws.family import (Pool, best_filtering_level, combine_pools, fit_error_law, fit_overtrain, fit_qqt,
                                  qqt_error)
 from pygzlaw.laws.fit import Constraint, ConvergenceError, FitResult, bootstrap_chinchilla, fit_chinchilla, make_grid
@@ -42,7 +43,7 @@ from pygzlaw.laws.law import ChinchillaLaw
 
 __all__ = [
     "Allocation", "allocate", "compute_optimal", "frontier_exponents",
-    "DataDependentLaw", "Regression", "fit_data_dependent", "regress_params",
+    "DataDependentLaw", "Regression", "fit_data_dependent", "regress_params", "regress_replicates",
     "Pool", "best_filtering_level", "combine_pools", "fit_data_constrained", "fit_error_law", "fit_overtrain",
     "fit_qqt", "qqt_error", "DataConstrainedFit", "FitWarning", "FamilyLaw", "fit_from_file",
     "IdentifiabilityReport", "NotIdentifiableError", "identifiability_report", "Constraint",

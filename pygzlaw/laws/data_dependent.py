@@ -21,8 +21,8 @@ from pygzlaw.laws.allocate import Allocation, allocate, frontier_exponents
 from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, as_float64, chinchilla_loss
 from pygzlaw.laws.intervals import percentile_interval
 
-__all__ = ["Regression", "regress_params", "DataDependentLaw", "fit_data_dependent", "PARAM_NAMES", "REGRESS",
-           "LOG_REGRESSED"]
+__all__ = ["Regression", "regress_params", "regress_replicates", "DataDependentLaw", "fit_data_dependent",
+           "PARAM_NAMES", "REGRESS", "LOG_REGRESSED"]
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 REGRESS = ("linear", "log")
@@ -480,6 +480,28 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
     for w in law.domain_warnings():
         warnings.warn(w, FitWarning, stacklevel=2)
     return law
+
+
+def regress_replicates(h, boots, *, regress: str = "linear") -> np.ndarray:
+    """Bootstrap (slope, intercept) of each parameter on H, regressed as regress_params does.
+
+    For callers that fit the datasets themselves (the study) and build a DataDependentLaw from
+    regress_params(h, params, regress=...) plus these replicates.
+
+    Args:
+        h: (k,) H per dataset.
+        boots: (k, n_boot, 5) float64 replicate (E, A, B, alpha, beta) per dataset (same n_boot each).
+        regress: "linear" or "log" (log A and log B regressed; replicates with A or B <= 0 dropped).
+
+    Returns:
+        (n_boot', 5, 2) float64 for DataDependentLaw.bootstrap; rows with a NaN in any dataset dropped.
+    """
+    _check_regress(regress)
+    boots = np.asarray(boots, dtype=np.float64)
+    if boots.ndim != 3 or boots.shape[2] != 5:
+        raise ValueError(f"boots has shape {boots.shape}; expected (n_datasets, n_boot, 5)")
+    logs = [regress == "log" and k in LOG_REGRESSED for k in PARAM_NAMES]
+    return _regress_replicates(as_float64("h", h).ravel(), boots, log_cols=logs)
 
 
 def _regress_replicates(hs, boots, log_cols=None) -> np.ndarray:

@@ -322,3 +322,24 @@ def test_service_predict_body_warns_like_the_cli():
                                 "on H are extrapolated")]
     many = prediction_report(_law_with_range(), np.full(25, 1e9), np.full(25, 1e4))["warnings"]
     assert len(many) == 11 and many[-1].startswith("... and 15 more points")
+
+
+def test_regress_replicates_matches_the_fit_path():
+    """The study builds its law from its own fits: regress_replicates(..., regress="log") must give what
+    fit_data_dependent stores (replicates regressed in log space for A, B)."""
+    from pygzlaw.laws import regress_replicates
+
+    rng = np.random.default_rng(5)
+    hs = np.array([0.23, 0.37, 0.51])
+    base = np.array([[1.5, math.exp(12 - 14 * h), math.exp(18 - 24 * h), 0.4, 0.3] for h in hs])   # (3, 5)
+    boots = base[:, None, :] * np.exp(rng.normal(0, 0.05, (3, 30, 5)))
+    coef = regress_replicates(hs, boots, regress="log")
+    assert coef.shape == (30, 5, 2)
+    j = 2                                                                       # B, log-regressed
+    slope = np.polyfit(hs, np.log(boots[:, 0, j]), 1)[0]
+    assert coef[0, j, 0] == pytest.approx(slope, rel=1e-9)
+    assert coef[0, 0, 0] == pytest.approx(np.polyfit(hs, boots[:, 0, 0], 1)[0], rel=1e-9)   # E linear
+    lin = regress_replicates(hs, boots)
+    assert lin[0, j, 0] == pytest.approx(np.polyfit(hs, boots[:, 0, j], 1)[0], rel=1e-9)
+    with pytest.raises(ValueError, match="expected \\(n_datasets, n_boot, 5\\)"):
+        regress_replicates(hs, boots[:, :, :4])
