@@ -44,7 +44,7 @@ class Regression:
 
     def __call__(self, h):
         y = self.slope * np.asarray(h, dtype=np.float64) + self.intercept
-        return np.exp(y) if self.scale == "log" else y
+        return np.exp(np.clip(y, -700.0, 700.0)) if self.scale == "log" else y   # forms.LOG_BOUNDS: never 0 or inf
 
     def to_dict(self) -> dict:
         d = {k: float(getattr(self, k)) for k in ("slope", "intercept", "r", "p_value", "stderr", "intercept_stderr")}
@@ -147,6 +147,11 @@ class DataDependentLaw:
         vals = {}
         for k in PARAM_NAMES:
             vals[k] = (1 - eps) * getattr(self.reference, k) + eps * float(self.regressions[k](h))
+        inf = [k for k in PARAM_NAMES if not math.isfinite(vals[k])]
+        if inf:
+            lo, hi = self.h_range
+            raise ValueError(f"{inf[0]}(H={h:g}) overflows ({self.regressions[inf[0]].scale} regression on H): H is "
+                             f"far outside the fitted H range [{lo:.4g}, {hi:.4g}]")
         bad = [k for k in ("E", "A", "B") if not vals[k] > 0]
         if bad:
             raise ValueError(self._domain_message(h, eps, bad, vals))

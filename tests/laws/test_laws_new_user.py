@@ -185,6 +185,8 @@ def test_log_regression_stays_positive_and_fits_the_points():
     again = law_from_dict(json.loads(json.dumps(law.to_json_dict())))
     assert again.regressions["A"].scale == "log" and again.regressions["E"].scale == "linear"
     assert again.params_at(0.4) == law.params_at(0.4)
+    with pytest.raises(ValueError, match=r"^E\(H=80\) = -158 <= 0 here.*only for H < 1; it was fitted"):
+        law.params_at(80.0)                     # exp(log A) clipped, not 0: only E is named
     with pytest.raises(ValueError, match="regress='nope'"):
         regress_params([0.2, 0.3, 0.4], [law.params_at(0.3)] * 3, regress="nope")
 
