@@ -52,7 +52,12 @@ def prediction_warnings(law, n_params, n_tokens) -> list:
     n, d = (np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel() for v in (n_params, n_tokens))
     (n_lo, n_hi), (d_lo, d_hi) = rng["n_params"], rng["n_tokens"]
     f = EXTRAPOLATION_FACTOR
-    far = (n > f * n_hi) | (n * f < n_lo) | (d > f * d_hi) | (d * f < d_lo)   # vectorised: the service's hot path
+    # The service's hot path: one comparison of the extremes settles the usual all-inside case.
+    n0, n1, d0, d1 = (float(n[0]), float(n[0]), float(d[0]), float(d[0])) if n.size == 1 == d.size else \
+        (n.min(), n.max(), d.min(), d.max())
+    if n1 <= f * n_hi and n0 * f >= n_lo and d1 <= f * d_hi and d0 * f >= d_lo:
+        return []
+    far = (n > f * n_hi) | (n * f < n_lo) | (d > f * d_hi) | (d * f < d_lo)
     idx = np.flatnonzero(far)
     out = []
     for i in idx[:MAX_POINT_WARNINGS]:
