@@ -115,10 +115,11 @@ def test_grammar_file_content_joins_the_run_identity(tmp_path):
     p.write_text(f'[[grammars]]\nfile = "{f}"\n[[grammars]]\nname = "sp"\nnonterminals = 5\nterminals = 9\n'
                  'rhs_max_options = 2\nrhs_max_len = 3\n')
     a = [r["run_id"] for r in plan_runs(load_config(p))]
-    assert len(set(a)) == len(a) == 2 * 4 * 5
+    k = len(SCALES["tiny"]["models"]) * len(SCALES["tiny"]["tokens"])   # runs per grammar
+    assert len(set(a)) == len(a) == 2 * k
     save(random_pcfg("main-1", 1), str(f))                 # same path, other grammar
     b = [r["run_id"] for r in plan_runs(load_config(p))]
-    assert a[:20] != b[:20] and all(x not in a[:20] for x in b[:20]) and a[20:] == b[20:]
+    assert a[:k] != b[:k] and all(x not in a[:k] for x in b[:k]) and a[k:] == b[k:]
 
 
 def test_importing_the_study_and_loading_a_config_imports_no_torch():
