@@ -27,8 +27,8 @@ def register(subparsers) -> None:
                     "law and the frontier, then write the report folder. Rerunning resumes: finished runs are "
                     "skipped, failed or interrupted ones are retried.")
     p.add_argument("--scale", choices=SCALE_NAMES, default=None,
-                   help="named scale (default tiny, or the config file's [study] scale): tiny = 1-3 minutes on 2 CPU "
-                        "cores, small = 61M tokens (~1-2 h on 2 cores, estimated), paper = 6 x 6 x 6 for GPUs")
+                   help="named scale (default tiny, or the config file's [study] scale): tiny = about 3 minutes on 2 "
+                        "CPU cores, small = 61M tokens (~1-2 h on 2 cores, estimated), paper = 6 x 6 x 6 for GPUs")
     p.add_argument("--config", metavar="FILE", help="study TOML file (its keys override the scale's)")
     p.add_argument("--out", metavar="DIR", help="study folder: database, report, laws (default study-<scale>)")
     p.add_argument("--db", metavar="FILE", help="run store path (default <out>/runs.sqlite)")
