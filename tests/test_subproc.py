@@ -33,3 +33,18 @@ def test_the_310_launcher_also_drops_the_cwd_and_passes_arguments(tmp_path):
     r = subprocess.run(argv, cwd=_shadow(tmp_path), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert __version__ in r.stdout
+
+
+def test_a_study_runs_from_a_folder_holding_a_pygzlaw_tree(tmp_path, monkeypatch):
+    # the new user's case: `pygzlaw reproduce` started from the folder that holds the clone
+    import os
+
+    from pygzlaw.study.executor import LocalExecutor
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "study")
+    # no empty PYTHONPATH entry: that one would put the cwd back on sys.path
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.chdir(_shadow(tmp_path))
+    with LocalExecutor(1, threads=1, run_fn="study_fns:synthetic_run") as ex:
+        ex.submit("r0", {"n": 1000, "d": 2048})
+        got = list(ex.results())
+    assert len(got) == 1 and got[0].ok, got[0].error

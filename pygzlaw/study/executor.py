@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Iterator, Protocol
 
+from pygzlaw._subproc import module_argv
+
 __all__ = ["Executor", "LocalExecutor", "RunResult", "DEFAULT_RUN_FN"]
 
 DEFAULT_RUN_FN = "pygzlaw.study.worker:train_run"
@@ -126,7 +128,7 @@ class _Worker:
         self.log = open(log_path, "ab") if log_path else None
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pygzlaw.study.worker", run_fn, str(threads), str(os.getpid()), str(wfd)],
+                module_argv("pygzlaw.study.worker", run_fn, str(threads), str(os.getpid()), str(wfd)),
                 stdin=subprocess.PIPE, stdout=self.log or sys.stderr, stderr=self.log or sys.stderr,
                 pass_fds=(wfd,), env=env, close_fds=True)
         finally:
