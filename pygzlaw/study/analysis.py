@@ -70,6 +70,9 @@ class StudyAnalysis:
     crossings_interp: list = field(default_factory=list)   # between adjacent grammars' fitted a
     ref_budget_flops: float | None = None
     level: float = 0.95
+    regress: str = "linear"                 # how A(H), B(H) were regressed: "linear" (the paper's) or "log"
+    domain_note: str | None = None          # where the fitted H range has E, A or B <= 0 under L(N, D, H)
+    undefined_h: list = field(default_factory=list)  # [(lo, hi)] sub-ranges of the fitted H range where it is undefined
 
 
 def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, intervals=None, min_loss=None) -> list[str]:
@@ -114,7 +117,7 @@ def _distinct(x, rel=0.02) -> int:
 
 
 def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: int = 0, level: float = 0.95,
-            grid: str = "hoffmann") -> StudyAnalysis:
+            grid: str = "hoffmann", regress: str = "linear") -> StudyAnalysis:
     """Fit the study's laws from its store rows.
 
     Args:
@@ -124,6 +127,8 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
         seed: bootstrap seed (grammar i uses seed + i).
         level: interval level.
         grid: fit starting grid ("hoffmann" or "muennighoff").
+        regress: how each parameter is regressed on H: "linear" (Pandey 2024, Sec. 5, the default) or
+            "log" (log A and log B on H, so A(H), B(H) > 0 everywhere; ``laws.regress_params``).
 
     Returns:
         StudyAnalysis.
@@ -134,7 +139,9 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
     done = [r for r in runs if r["status"] == "done" and r["val_loss"] is not None
             and math.isfinite(r["val_loss"]) and r["N"] and r["D"]]
     c_max = max((6.0 * r["N"] * r["D"] for r in done), default=None)
-    out = StudyAnalysis(grammars=[], ref_budget_flops=c_max, level=level)
+    if regress not in ("linear", "log"):
+        raise ValueError(f"analysis.regress={regress!r} must be \"linear\" or \"log\"")
+    out = StudyAnalysis(grammars=[], ref_budget_flops=c_max, level=level, regress=regress)
     for i, g in enumerate(sorted(grammars, key=lambda g: (g["H_median"] is None, g["H_median"] or 0, g["name"]))):
         rows = [r for r in done if r["grammar"] == g["name"]]
         n = np.array([r["N"] for r in rows], dtype=np.float64)
@@ -182,8 +189,9 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
     elif np.ptp(hs) == 0:
         out.regression_note = "all grammars with a fitted law have the same H; no regression on H"
     else:
-        out.regressions = regress_params(hs, [g.law.params for g in fitted])
-        out.dd_law = _data_dependent_law(fitted, out.regressions)
+        out.regressions = regress_params(hs, [g.law.params for g in fitted], regress=regress)
+        out.dd_law = _data_dependent_law(fitted, out.regressions, regress=regress)
+        out.undefined_h, out.domain_note = undefined_ranges(out.dd_law)
         out.dd_served = not out.regression_flagged
         out.crossings_h = out.dd_law.chinchilla_crossing()
     # Between adjacent grammars (by H): where the fitted frontier exponent a crosses 0.5.
@@ -194,27 +202,58 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
     return out
 
 
-def _data_dependent_law(served: list, regressions: dict):
+def undefined_ranges(law) -> tuple[list, str | None]:
+    """Sub-ranges of a DataDependentLaw's fitted H range where E(H), A(H) or B(H) <= 0 (``law.domain()``).
+
+    Returns:
+        ([(lo, hi), ...], note): the H intervals inside ``law.h_range`` where the law is undefined (empty when
+        it is defined across the whole range) and a sentence for the report naming them (None when empty).
+    """
+    f_lo, f_hi = law.h_range
+    lo, hi = law.domain()
+    if not (math.isfinite(f_lo) and math.isfinite(f_hi)):
+        return [], None
+    if not lo < hi:
+        bad = [(f_lo, f_hi)]
+    else:
+        bad = []
+        if lo >= f_lo:
+            bad.append((f_lo, min(lo, f_hi)))
+        if hi <= f_hi:
+            bad.append((max(hi, f_lo), f_hi))
+    if not bad:
+        return [], None
+    where = " and ".join(f"H in [{a:.4g}, {b:.4g}]" for a, b in bad)
+    note = (f"with the {law.regress} regression on H, L(N, D, H) is undefined (E, A or B <= 0) for {where}, inside "
+            f"the fitted H range [{f_lo:.4g}, {f_hi:.4g}]; predictions there are refused")
+    if law.regress == "linear":
+        note += "; `[analysis] regress = \"log\"` keeps A(H), B(H) positive"
+    return bad, note
+
+
+def _data_dependent_law(served: list, regressions: dict, *, regress: str = "linear"):
     """L(N, D, H) from the per-grammar fits already made (Pandey 2024, Sec. 5), without refitting them.
 
     Bootstrap: replicate b's parameters of every grammar (the first n_min replicates each, n_min the
-    fewest any grammar kept) are regressed on H, giving the (n_min, 5, 2) slopes and intercepts
-    that DataDependentLaw uses for intervals (as laws.fit_data_dependent does after its own refits).
+    fewest any grammar kept) are regressed on H as the point estimate was (``laws.regress_replicates``:
+    log A, log B columns when regress="log", which the law exponentiates), giving the (n_min', 5, 2)
+    slopes and intercepts that DataDependentLaw uses for intervals. Each dataset record carries its
+    fit's N/D "range" so predict/allocate warn on extrapolation in N or D.
     """
-    from pygzlaw.laws import DataDependentLaw
+    from pygzlaw.laws import DataDependentLaw, regress_replicates
 
     hs = np.array([g.h for g in served])
     records = [{"name": g.name, "h": g.h, "params": g.law.params.to_dict(), "n_points": g.n_runs,
-                "objective": g.law.fit_info.get("objective")} for g in served]
+                "objective": g.law.fit_info.get("objective"), "range": g.law.fit_info.get("range")}
+               for g in served]
     boot = None
     boots = [g.law.bootstrap for g in served]
     if all(b is not None and len(b) > 1 for b in boots):
         n_min = min(len(b) for b in boots)
         y = np.stack([b[:n_min] for b in boots])            # (k, n_min, 5) E, A, B, alpha, beta
-        hc = hs - hs.mean()
-        slope = np.einsum("k,knp->np", hc, y - y.mean(axis=0)) / (hc @ hc)
-        intercept = y.mean(axis=0) - slope * hs.mean()
-        boot = np.stack([slope, intercept], axis=-1)        # (n_min, 5, 2)
+        boot = regress_replicates(hs, y, regress=regress)    # (n_min', 5, 2)
+        if len(boot) < 2:
+            boot = None
     return DataDependentLaw(regressions=regressions, h_range=(float(hs.min()), float(hs.max())), datasets=records,
                             name="data_dependent", bootstrap=boot,
                             meta={"grammars": [g.name for g in served], "source": "pygzlaw reproduce"})

@@ -131,6 +131,13 @@ def cmd_runs(args) -> int:
         print(f"wrote {n} runs to {args.export}", file=sys.stderr)
         return 0
     rows = list_runs(db, status=args.status, grammar=args.grammar, model=args.model)
+    if not rows and not args.json:
+        filters = [f"--{k} {v}" for k, vs in (("status", args.status), ("grammar", args.grammar),
+                                              ("model", args.model)) for v in (vs if isinstance(vs, list) else [vs])
+                   if v is not None]
+        what = "match " + " ".join(filters) if filters else "are recorded"
+        print(f"no runs {what} in {db}", file=sys.stderr)
+        return 0
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

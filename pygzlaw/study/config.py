@@ -18,7 +18,7 @@ A study is read from TOML (``tomllib``) on top of a named scale's defaults::
 
     [grid]
     models = ["w16", "w24", "w32", "w48"]     # size names resolved with each grammar's vocabulary
-    tokens = [16384, 32768, 65536, 131072]   # D per run
+    tokens = [16384, 32768, "64K", "128K"]   # D per run: integers or counts as the CLI takes them (16K, 2M, 1e6)
 
     [train]                   # any pygzlaw.train.TrainConfig field but model/grammar/n_tokens/grammar_seed
     lr = 3e-3
@@ -31,6 +31,7 @@ A study is read from TOML (``tomllib``) on top of a named scale's defaults::
     level = 0.95              # interval level
     h_docs = 1000             # documents for H (the paper's 1000)
     grid = "hoffmann"         # fit starting grid: hoffmann or muennighoff
+    regress = "linear"        # parameters on H: "linear" (the paper's) or "log" (log A, log B; A(H), B(H) > 0)
 
 Errors name the key (``grid.tokens[2]``, ``grammars[1].preset``) and the fix.
 """
@@ -80,6 +81,7 @@ class AnalysisSettings:
     level: float = 0.95
     h_docs: int = 1000
     grid: str = "hoffmann"
+    regress: str = "linear"
 
 
 @dataclass
@@ -129,17 +131,28 @@ class StudyConfig:
                 raise ValueError(f"grammars[{i}].name={g.name!r} repeats grammars[{names.index(g.name)}]; give each "
                                  "grammar a distinct name")
         _check_list("grid.models", self.models, str)
+        from pygzlaw.model import PAPER_PRESETS, model_config
+
         for i, m in enumerate(self.models):
             if not m.strip():
                 raise ValueError(f"grid.models[{i}] is empty; give a size name such as w32 or gpt-4m")
+            try:   # the name alone: vocabulary and context come from each grammar and [train] at run time
+                model_config(m, vocab_size=2, seq_len=2)
+            except ValueError as exc:
+                valid = "" if "valid:" in str(exc) else (
+                    f"; valid forms: {', '.join(PAPER_PRESETS)}, or w<width> with width a multiple of 8, >= 8 "
+                    "(w8, w16, w32, ...)")
+                raise ValueError(f"grid.models[{i}]={m!r} is not a model size: {exc}{valid}") from None
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"grid.models={self.models} has duplicates")
+        self.tokens = _counts("grid.tokens", self.tokens)
         _check_list("grid.tokens", self.tokens, int)
         for i, t in enumerate(self.tokens):
             if t < 1:
                 raise ValueError(f"grid.tokens[{i}]={t} must be >= 1 (training tokens D)")
         if len(set(self.tokens)) != len(self.tokens):
             raise ValueError(f"grid.tokens={self.tokens} has duplicates")
+        self._validate_grammars()
         a = self.analysis
         _check_int("analysis.n_boot", a.n_boot, 0)
         _check_int("analysis.seed", a.seed, 0)
@@ -148,8 +161,31 @@ class StudyConfig:
             raise ValueError(f"analysis.level={a.level!r} must be a number in (0, 1), e.g. 0.95")
         if a.grid not in ("hoffmann", "muennighoff"):
             raise ValueError(f"analysis.grid={a.grid!r} must be \"hoffmann\" or \"muennighoff\"")
+        if a.regress not in ("linear", "log"):
+            raise ValueError(f"analysis.regress={a.regress!r} must be \"linear\" (Pandey 2024's x(H) = m H + n) or "
+                             "\"log\" (log A and log B regressed on H, so A(H), B(H) > 0)")
         self._validate_train()
         return self
+
+    def _validate_grammars(self) -> None:
+        """Load every grammar file and build every spec now, so a bad one fails at config load, not in its runs."""
+        from pygzlaw.grammar import PRESETS, GrammarSpec, load
+
+        for i, g in enumerate(self.grammars):
+            if g.preset is not None and g.preset not in PRESETS:
+                raise ValueError(f"grammars[{i}].preset={g.preset!r} is not a preset; known: {sorted(PRESETS)}")
+            if g.file is not None:
+                if not os.path.isfile(g.file):
+                    raise ValueError(f"grammars[{i}].file={g.file!r}: no such grammar file")
+                try:
+                    load(g.file)
+                except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError) as exc:
+                    raise ValueError(f"grammars[{i}].file={g.file!r} is not a readable grammar: {exc}") from None
+            if g.spec is not None:
+                try:
+                    GrammarSpec(*(g.spec[k] for k in SPEC_KNOBS))
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"grammars[{i}] spec knobs {dict(g.spec)}: {exc}") from None
 
     def _validate_train(self) -> None:
         from pygzlaw.train.config import TrainConfig
@@ -386,6 +422,23 @@ def _from_raw(raw: dict, *, scale, where) -> StudyConfig:
     return cfg
 
 
+def _counts(key, v):
+    """A list of token counts with count strings ("16K", "2M", "1e6") parsed as the CLI parses --tokens."""
+    if not isinstance(v, list):
+        return v
+    from pygzlaw._argtypes import parse_count
+
+    out = []
+    for i, x in enumerate(v):
+        if isinstance(x, str):
+            try:
+                x = parse_count(x)
+            except Exception as exc:   # argparse.ArgumentTypeError
+                raise ValueError(f"{key}[{i}]={x!r}: {exc}") from None
+        out.append(x)
+    return out
+
+
 def _check_int(key, v, lo):
     if not isinstance(v, int) or isinstance(v, bool) or v < lo:
         raise ValueError(f"{key}={v!r} must be an integer >= {lo}")
@@ -401,4 +454,5 @@ def _check_list(key, v, typ):
         raise ValueError(f"{key}={v!r} must be a non-empty array")
     for i, x in enumerate(v):
         if not isinstance(x, typ) or isinstance(x, bool):
-            raise ValueError(f"{key}[{i}]={x!r} must be {'an integer' if typ is int else 'a string'}")
+            raise ValueError(f"{key}[{i}]={x!r} must be "
+                             + ("an integer or a count string such as '16K' or '2M'" if typ is int else "a string"))

@@ -97,7 +97,8 @@ def build_report(out: str, *, store=None, config=None, db: str | None = None) ->
     ana_cfg = (config.to_dict()["analysis"] if config is not None else meta_cfg.get("analysis")) or {}
     t0 = time.perf_counter()
     ana = analyze(runs, grammars, n_boot=int(ana_cfg.get("n_boot", 200)), seed=int(ana_cfg.get("seed", 0)),
-                  level=float(ana_cfg.get("level", 0.95)), grid=ana_cfg.get("grid", "hoffmann"))
+                  level=float(ana_cfg.get("level", 0.95)), grid=ana_cfg.get("grid", "hoffmann"),
+                  regress=ana_cfg.get("regress", "linear"))
     fit_s = time.perf_counter() - t0
     os.makedirs(out, exist_ok=True)
     _write_laws(out, ana, prov)
@@ -261,6 +262,7 @@ def _summary_dict(ana, runs, meta_cfg, fit_s) -> dict:
         "regressions": {k: v.to_dict() for k, v in ana.regressions.items()} if ana.regressions else None,
         "regression_note": ana.regression_note, "regression_inputs": ana.regression_inputs,
         "regression_flagged": ana.regression_flagged, "data_dependent_served": ana.dd_served,
+        "regress": ana.regress, "undefined_h": [list(r) for r in ana.undefined_h], "domain_note": ana.domain_note,
         "frontier_crossing_h": ana.crossings_h, "frontier_crossing_h_interpolated": ana.crossings_interp,
         "reference_budget_flops": ana.ref_budget_flops, "level": ana.level,
     }
@@ -353,14 +355,21 @@ def _markdown(ana, runs, meta_cfg, figs, summary) -> str:
     if "loss_vs_D" in figs:
         L.append("![loss vs D per N, fitted curves dashed](figures/loss_vs_D.png)")
         L.append("")
-    L.append("## Parameters regressed on H (x(H) = slope·H + intercept)")
+    if ana.regress == "log":
+        L.append("## Parameters regressed on H (log regression: log x(H) = slope·H + intercept for A and B, "
+                 "x(H) = slope·H + intercept for E, alpha, beta)")
+    else:
+        L.append("## Parameters regressed on H (linear regression, the paper's: x(H) = slope·H + intercept)")
+    L.append("")
+    L.append(f"Regression: **{ana.regress}** (`[analysis] regress = \"linear\"|\"log\"`; linear is Pandey 2024's).")
     L.append("")
     if ana.regressions:
         L.append("| parameter | slope | intercept | r | p |")
         L.append("|---|---|---|---|---|")
         for k in PARAMS:
             r = ana.regressions[k]
-            L.append(f"| {k} | {_g(r.slope)} | {_g(r.intercept)} | {r.r:.3f} | {_g(r.p_value, 3)} |")
+            k_ = f"log {k}" if r.scale == "log" else k
+            L.append(f"| {k_} | {_g(r.slope)} | {_g(r.intercept)} | {r.r:.3f} | {_g(r.p_value, 3)} |")
         L.append("")
         L.append(f"Over {len(ana.regression_inputs)} grammars ({', '.join(ana.regression_inputs)}); with so few "
                  "points, p-values are weak evidence.")
@@ -371,6 +380,9 @@ def _markdown(ana, runs, meta_cfg, figs, summary) -> str:
                      "L(N, D, H) is in `laws-flagged/data_dependent.json`, not served.")
         else:
             L.append("The data-dependent law L(N, D, H) built from these regressions is `laws/data_dependent.json`.")
+        if ana.domain_note:
+            L.append("")
+            L.append(f"**Undefined inside the fitted H range:** {ana.domain_note}.")
         if "params_vs_H" in figs:
             L.append("")
             L.append("![parameters vs H](figures/params_vs_H.png)")

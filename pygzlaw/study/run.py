@@ -220,7 +220,7 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
                        gpus=list(range(cfg.gpus)) if cfg.gpus else None) if own else executor
     slots = getattr(ex, "workers", cfg.workers)
     queue = list(todo)
-    done = n_done0
+    finished = n_done0  # every finished run counts in [k/total], failed or done
     n_ran = 0
     t0 = time.perf_counter()
     walls = []
@@ -237,9 +237,9 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
         label = {r["run_id"]: f"{r['grammar']} {r['model']} D={r['D']}" for r in todo}
         for res in ex.results():
             n_ran += 1
+            finished += 1
             if res.ok:
                 store.mark_done(res.run_id, res.record)
-                done += 1
                 walls.append(res.wall_s)
                 msg = f"val loss {res.record.get('val_loss', float('nan')):.4f}"
             else:
@@ -250,7 +250,7 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
             left = len(queue) + getattr(ex, "n_pending", 0)
             elapsed = time.perf_counter() - t0
             eta = elapsed / n_ran * left if n_ran else 0.0
-            say(f"[{done}/{n_total}] {label.get(res.run_id, res.run_id)}: {msg} ({res.wall_s:.1f} s); "
+            say(f"[{finished}/{n_total}] {label.get(res.run_id, res.run_id)}: {msg} ({res.wall_s:.1f} s); "
                 f"elapsed {_fmt_s(elapsed)}, about {_fmt_s(eta)} left")
     finally:
         if own:
