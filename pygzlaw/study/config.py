@@ -192,6 +192,9 @@ class StudyConfig:
 
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         for k in self.train:
+            if k == "threads":   # the worker sets it from threads_per_worker; a [train] value would be ignored
+                raise ValueError("train.threads is set per worker by the study; use study.threads_per_worker "
+                                 f"(now {self.threads_per_worker}) instead")
             if k in STUDY_OWNED:
                 raise ValueError(f"train.{k} is set by the study for each run; remove it (grid.models, grid.tokens "
                                  "and [[grammars]] choose model, n_tokens and grammar)")

@@ -25,6 +25,7 @@ BAD = [
      r"grammars\[0\] spec knobs .*int32"),
     ('[train]\ndevice = "tpu"\n', r"train: .*device='tpu'"),
     ('[train]\nkernels = "cuda"\n', r"train: .*kernels='cuda'"),
+    ('[train]\nthreads = 4\n', r"train\.threads is set per worker by the study; use study\.threads_per_worker"),
 ]
 
 
