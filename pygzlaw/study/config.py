@@ -20,7 +20,7 @@ A study is read from TOML (``tomllib``) on top of a named scale's defaults::
     models = ["w16", "w24", "w32", "w48"]     # size names resolved with each grammar's vocabulary
     tokens = [16384, 32768, "64K", "128K"]   # D per run: integers or counts as the CLI takes them (16K, 2M, 1e6)
 
-    [train]                   # any pygzlaw.train.TrainConfig field but model/grammar/n_tokens/grammar_seed
+    [train]                   # any pygzlaw.train.TrainConfig field but model/grammar/n_tokens/grammar_seed/threads
     lr = 3e-3
     batch_docs = 8
     seq_len = 64
