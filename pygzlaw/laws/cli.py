@@ -149,8 +149,6 @@ def _check_positive(name, values):
 
 # ----------------------------------------------------------------- commands
 def cmd_fit(args) -> int:
-    import numpy as np
-
     import warnings
 
     from pygzlaw.laws.data_dependent import fit_data_dependent

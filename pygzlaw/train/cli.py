@@ -13,7 +13,6 @@ Multi-node: torchrun's usual flags (``--nnodes N --node_rank R --rdzv_backend c1
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys

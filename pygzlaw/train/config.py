@@ -12,10 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from pygzlaw.model import ModelConfig
+from typing import Any
 
 __all__ = ["TrainConfig", "RunRecord", "NonFiniteLossError", "DEVICES", "DTYPES", "KERNELS"]
 

@@ -323,7 +323,6 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         bar = tqdm(total=n_steps, initial=start_step, unit="step", file=sys.stderr,
                    desc=f"{config.model_name} {sources.grammar_label}")
 
-    local_docs = config.batch_docs // run.world_size
     pin = run.device.type == "cuda"
     prefetch = Prefetcher(sources.train, first_step=start_step, n_steps=n_steps,
                           batch_docs=config.batch_docs, grad_accum=config.grad_accum,

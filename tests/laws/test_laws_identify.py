@@ -1,8 +1,6 @@
 """Identifiability of Chinchilla fits (issue 13, case 08): degenerate designs are refused or flagged,
 and allocate warns when it extrapolates far beyond the fitted runs."""
 import json
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 bootstrap per budget, weighted power laws with intervals, D_opt from the runs' own D."""
 import numpy as np
 import pytest
-from lawsdata import GADRE_DIR
 
 from pygzlaw.laws.isoflop import (curve_minimum, group_by_budget, isoflop_analysis, random_effects_weights,
                                   snap_to_budgets)

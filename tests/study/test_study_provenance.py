@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
 
 from pygzlaw.provenance import gzip_provenance
 
