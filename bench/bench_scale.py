@@ -33,12 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _harness import median, quantiles, time_interleaved, write_json  # noqa: E402
 
-WORDS = ("the of and a to in is you that it he was for on are as with his they at be this "
-         "have from or one had by word but not what all were we when your can said there use "
-         "an each which she do how their if will up other about out many then them these so "
-         "some her would make like him into time has look two more write go see number no way "
-         "could people my than first water been call who oil its now find long down day did "
-         "get come made may part").split()
+from pygzlaw.bench.scorer import WORDS  # noqa: E402  (the same web-like vocabulary)
 
 
 def make_corpus(root: str, n_files: int, file_mb: float, seed: int = 0) -> int:

@@ -1,21 +1,11 @@
 """``pygzlaw reproduce`` (run the study), ``pygzlaw runs`` (list/export runs), ``pygzlaw report`` (rebuild)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from pygzlaw._argtypes import positive_int as _positive_int
 from pygzlaw.study.config import SCALE_NAMES
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
-    return v
 
 
 def register(subparsers) -> None:
