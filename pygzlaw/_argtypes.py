@@ -44,3 +44,26 @@ def positive_float(text: str) -> float:
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
     return v
+
+
+def zlib_level(text: str) -> int:
+    """argparse type of --level: a zlib level 0..9 (score and scan)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a zlib level; use 0..9 (9 = the paper)")
+    return v
+
+
+def thread_count(text: str) -> int:
+    """argparse type of --threads: n >= 1, or -1 for all cores (score and scan)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1 and v != -1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count; use n >= 1 or -1 "
+                                         "(all cores)")
+    return v

@@ -6,11 +6,10 @@ import sys
 
 from pygzlaw._argtypes import positive_float as _positive_float
 from pygzlaw._argtypes import positive_int as _positive_int
+from pygzlaw._argtypes import thread_count, zlib_level
 
 
 def register(subparsers) -> None:
-    from pygzlaw.score.cli import thread_count, zlib_level
-
     p = subparsers.add_parser(
         "scan", help="gzip compressibility of windows over a whole corpus",
         description="Cut every document into non-overlapping windows (bytes of raw text, or "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from pygzlaw._argtypes import thread_count, zlib_level
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,29 +27,6 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=thread_count, default=-1, help="threads (-1 = all cores)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the JSON there")
     p.set_defaults(func=_cmd_score)
-
-
-def zlib_level(text: str) -> int:
-    """argparse type of --level: a zlib level 0..9 (also ``pygzlaw scan``)."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v <= 9:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a zlib level; use 0..9 (9 = the paper)")
-    return v
-
-
-def thread_count(text: str) -> int:
-    """argparse type of --threads: n >= 1, or -1 for all cores (also ``pygzlaw scan``)."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1 and v != -1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count; use n >= 1 or -1 "
-                                         "(all cores)")
-    return v
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
