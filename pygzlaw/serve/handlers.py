@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from pygzlaw.laws.report import allocation_report, h_range_warnings, prediction_warnings
+from pygzlaw.laws.report import allocation_report, prediction_report
 
 __all__ = ["MAX_QUERY", "as_array", "result_value", "predict_body", "allocate_body",
            "law_for_allocate"]
@@ -45,26 +45,17 @@ def predict_body(law, req) -> dict:
                              "inputs (see GET /laws/{name})" if law.kind != "overtrain" else
                              f"law {law.name!r} is an overtrain law; h and epsilon do not apply")
         return law.evaluate({"n_params": req.n_params, "n_tokens": req.n_tokens}, level=req.level)
-    n, d = np.broadcast_arrays(n, d)
-    out = {"law": law.name}
-    if law.kind == "data_dependent":
-        if req.h is None:
-            raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
-        out["h"] = req.h
-        out["loss"] = result_value(law.predict(n, d, req.h, epsilon=req.epsilon), as_list)
-        if law.bootstrap is not None:
-            lo, hi = law.predict_interval(n, d, req.h, epsilon=req.epsilon, level=req.level)
-            out.update(level=req.level, lo=result_value(lo, as_list), hi=result_value(hi, as_list))
-        out["warnings"] = (h_range_warnings(law, req.h) + law.domain_warnings(epsilon=req.epsilon)
-                           + prediction_warnings(law, n, d))
-    else:
-        if req.h is not None:
-            raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h is not accepted")
-        out["loss"] = result_value(law.predict(n, d), as_list)
-        if law.bootstrap is not None:
-            lo, hi = law.predict_interval(n, d, level=req.level)
-            out.update(level=req.level, lo=result_value(lo, as_list), hi=result_value(hi, as_list))
-        out["warnings"] = prediction_warnings(law, n, d)     # as the CLI's predict: N or D > 10x outside the runs
+    if law.kind == "data_dependent" and req.h is None:
+        raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
+    if law.kind == "chinchilla" and req.h is not None:
+        raise ValueError(f"law {law.name!r} is a plain Chinchilla law; h is not accepted")
+    # The CLI's predict: loss, intervals when the law has replicates, warnings (N or D > 10x outside
+    # the runs; H outside the fitted range). A plain law ignores epsilon here, as it always has.
+    out = prediction_report(law, n, d, h=req.h, epsilon=req.epsilon if law.kind == "data_dependent" else None,
+                            level=req.level)
+    for k in ("loss", "lo", "hi"):
+        if k in out:
+            out[k] = result_value(out[k], as_list)
     return out
 
 
