@@ -196,8 +196,8 @@ def _print_record(r) -> None:
             return "-"
         return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
-    print(f"model       {r.config.get('model') if isinstance(r.config.get('model'), str) else 'custom'}"
-          f"  N {r.n_params:,} ({r.n_params_non_embedding:,} non-embedding), vocab {r.vocab_size}")
+    print(f"model       {r.model_name}  N {r.n_params:,} ({r.n_params_non_embedding:,} "
+          f"non-embedding), vocab {r.vocab_size}")
     print(f"data        {r.grammar} (grammar seed {r.grammar_seed})  H {fmt(r.H)}")
     print(f"trained     D {r.n_tokens:,} tokens in {r.n_steps} steps on {r.world_size} rank(s)"
           f"  C {r.flops:.3e} FLOPs (6ND)")

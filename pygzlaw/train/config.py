@@ -277,6 +277,12 @@ class RunRecord:
     resumed_from_step: int = 0
     model_config: dict = field(default_factory=dict)
 
+    @property
+    def model_name(self) -> str:
+        """The run's model preset name, or "custom" for a ModelConfig (as TrainConfig.model_name)."""
+        model = self.config.get("model")
+        return model if isinstance(model, str) else "custom"
+
     def to_row(self) -> dict:
         """One flat row for a runs CSV/JSONL that ``pygzlaw fit`` reads.
 
@@ -295,8 +301,7 @@ class RunRecord:
             "train_loss": self.train_loss,
             "N_non_embedding": self.n_params_non_embedding,
             "model_flops": self.model_flops,
-            "model": self.config.get("model") if isinstance(self.config.get("model"), str)
-            else "custom",
+            "model": self.model_name,
             "wall_s": self.wall_s, "tokens_per_s": self.tokens_per_s, "mfu": self.mfu,
             "data_wait_fraction": self.data_wait_fraction,
             "steps": self.n_steps, "seed": self.config.get("seed"),
