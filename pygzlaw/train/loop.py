@@ -316,6 +316,9 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
             os.unlink(metrics_path)  # a fresh run replaces an old log
     mfu_peak = peak_flops(run.device)
 
+    def mfu(tok_s: float) -> float | None:
+        return tok_s * flops_per_token / (mfu_peak * run.world_size) if mfu_peak else None
+
     bar = None
     if config.progress and is_main and sys.stderr.isatty():
         from tqdm import tqdm
@@ -390,8 +393,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
                 tok_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
                 row = {"step": done, "loss": train_loss, "val_loss": val_loss if do_val else None,
                        "lr": lr, "tokens_per_s": tok_s,
-                       "mfu": (tok_s * flops_per_token / (mfu_peak * run.world_size)
-                               if mfu_peak else None),
+                       "mfu": mfu(tok_s),
                        "data_wait_fraction": prefetch.wait_s / max(now - t_loop, 1e-9),
                        "grad_norm": float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor")
                                           else grad_norm) if grad_norm is not None else None,
@@ -431,7 +433,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         flops=chinchilla_flops_per_token(mcfg) * n_tokens,
         train_loss=train_loss, val_loss=val_loss, wall_s=time.perf_counter() - t_start,
         tokens_per_s=tokens_per_s,
-        mfu=tokens_per_s * flops_per_token / (mfu_peak * run.world_size) if mfu_peak else None,
+        mfu=mfu(tokens_per_s),
         data_wait_fraction=prefetch.wait_s / t_train if t_train > 0 else 0.0,
         config=config.to_dict(), grammar=sources.grammar_label, grammar_seed=sources.grammar_seed,
         H=H, version=__version__, n_steps=n_steps, vocab_size=mcfg.vocab_size,
