@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["read_text", "decode_text"]
+__all__ = ["read_text", "decode_text", "foreign_bom"]
 
+# UTF-32 first: its little-endian mark starts with UTF-16's.
 _UTF16_32_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
                   (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"))
+
+
+def foreign_bom(head: bytes) -> str | None:
+    """The encoding ("UTF-16LE", ...) whose byte-order mark ``head`` starts with, for the
+    UTF-16/32 marks (files that are not UTF-8 at all); None otherwise."""
+    for mark, name in _UTF16_32_BOMS:
+        if head.startswith(mark):
+            return name
+    return None
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -22,11 +32,11 @@ def decode_text(data: bytes, source: str) -> str:
         ValueError: UTF-16/32 data, or bytes that are not UTF-8; the message names
             ``source``, the line and column (1-based), the byte and how to fix it.
     """
-    for mark, name in _UTF16_32_BOMS:
-        if data.startswith(mark):
-            raise ValueError(f"{source}: the file is {name} (it starts with that byte-order "
-                             "mark); pygzlaw reads UTF-8: re-save it as UTF-8 (e.g. iconv -f "
-                             f"{name[:6]} -t UTF-8)")
+    name = foreign_bom(data)
+    if name is not None:
+        raise ValueError(f"{source}: the file is {name} (it starts with that byte-order "
+                         "mark); pygzlaw reads UTF-8: re-save it as UTF-8 (e.g. iconv -f "
+                         f"{name[:6]} -t UTF-8)")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

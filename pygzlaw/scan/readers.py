@@ -32,14 +32,13 @@ from typing import Iterator
 
 import numpy as np
 
+from pygzlaw.textio import foreign_bom
+
 PART, TOKENS, BAD = 0, 1, 2
 FORMATS = ("txt", "jsonl", "json", "parquet", "pcfg")
 COMPRESSIONS = ("", "gz", "zst")
 READ_CHUNK_BYTES = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
-# UTF-32 first: its little-endian mark starts with UTF-16's.
-_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
-               (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"))
 # json.loads keeps an unpaired UTF-16 surrogate escape (\ud83d alone) as a lone surrogate in
 # the str, which no UTF-8 encoder accepts (paired escapes become one character). Documents are
 # not searched for them: the scanner catches the UnicodeEncodeError when it encodes a document
@@ -369,12 +368,10 @@ def _skip_bom(stream):
         head += b
     if head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM):]
-    else:
-        for mark, name in _OTHER_BOMS:
-            if head.startswith(mark):
-                return None, (BAD, 1, "undecodable",
-                              f"the file starts with a {name} byte-order mark; pygzlaw reads "
-                              f"UTF-8: convert it (e.g. iconv -f {name[:6]} -t UTF-8) and rescan")
+    elif (name := foreign_bom(head)) is not None:
+        return None, (BAD, 1, "undecodable",
+                      f"the file starts with a {name} byte-order mark; pygzlaw reads "
+                      f"UTF-8: convert it (e.g. iconv -f {name[:6]} -t UTF-8) and rescan")
     return _Prepend(head, stream), None
 
 
