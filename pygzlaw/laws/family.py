@@ -346,6 +346,8 @@ def read_qqt_csv(path) -> list:
     import csv
     from pathlib import Path
 
+    from pygzlaw.laws.io import positive_cell
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such QQT curves file")
@@ -366,13 +368,7 @@ def read_qqt_csv(path) -> list:
                     raise ValueError(f"{p}:{i}: empty pool")
                 vals[c].append(v)
                 continue
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"{p}:{i}: {c}={v!r} is not a number") from None
-            if not (math.isfinite(x) and x > 0):
-                raise ValueError(f"{p}:{i}: {c}={v!r} must be a positive finite number")
-            vals[c].append(x)
+            vals[c].append(positive_cell(v, c, f"{p}:{i}"))
     if not rows:
         raise ValueError(f"{p}: no data rows")
     return qqt_curves(vals["pool"], vals["pool_size"], vals["n_seen"], vals["error"])

@@ -71,7 +71,7 @@ def read_table(path, fields, *, optional=(), kind="law") -> dict:
     Raises:
         ValueError: a missing column (naming the accepted names) or a bad value (file:line, column, value).
     """
-    from pygzlaw.laws.io import read_records
+    from pygzlaw.laws.io import positive_cell, read_records
 
     recs = read_records(path, what=f"{kind} runs", example=",".join(fields))
     if not recs:
@@ -96,13 +96,7 @@ def read_table(path, fields, *, optional=(), kind="law") -> dict:
                     raise ValueError(f"{path}:{line}: empty {c}")
                 out[f].append(str(v))
                 continue
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}:{line}: {c}={v!r} is not a number") from None
-            if not (math.isfinite(x) and x > 0):
-                raise ValueError(f"{path}:{line}: {c}={v!r} must be a positive finite number")
-            out[f].append(x)
+            out[f].append(positive_cell(v, c, f"{path}:{line}"))
     res = {f: (v if f == "pool" else np.array(v, dtype=np.float64)) for f, v in out.items()}
     res["_lines"] = [ln for ln, _ in recs]
     return res

@@ -112,6 +112,21 @@ def _num(value, name, where, *, positive=True):
     return v
 
 
+def positive_cell(value, name, where) -> float:
+    """A table cell as a positive finite float (the family readers' check; ``where`` is "file:line").
+
+    Raises:
+        ValueError: "<where>: <name>=<value> is not a number" or "... must be a positive finite number".
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name}={value!r} is not a number") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{where}: {name}={value!r} must be a positive finite number")
+    return x
+
+
 def parse_points(records, *, source="<input>", flops_per_token_param=6.0) -> Points:
     """Build Points from (line_number, dict) records; D = C / (6 N) when only C is given.
 
