@@ -14,11 +14,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pygzlaw.model.config import KERNEL_IMPLS as KERNELS
+
 __all__ = ["TrainConfig", "RunRecord", "NonFiniteLossError", "DEVICES", "DTYPES", "KERNELS"]
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16")
-KERNELS = ("auto", "torch", "triton")
 # Validation documents start here: training reads documents [0, steps * B), far below 2**40
 # (1.1e12 documents = 2.8e14 tokens at 256 per document), so the two ranges never meet.
 VAL_FIRST_DOC = 1 << 40
