@@ -148,11 +148,16 @@ class Constraint:
         return self.M.shape[1]
 
     def to_full(self, z):
-        """(k, m) free coordinates -> (k, 5) full coordinates."""
+        """(k, m) free coordinates -> (k, 5) full coordinates (z itself when nothing is tied or fixed)."""
+        if not self.active:
+            return z
         return np.asarray(z, dtype=np.float64) @ self.M.T + self.c
 
     def to_free(self, x):
-        """(k, 5) full coordinates -> (k, m), reading each free coordinate's own column."""
+        """(k, 5) full coordinates -> (k, m), reading each free coordinate's own column (x itself when
+        nothing is tied or fixed)."""
+        if not self.active:
+            return x
         return np.asarray(x, dtype=np.float64)[:, self.free_idx]
 
     def wrap(self, fg):
@@ -599,7 +604,7 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
         x[sel], f[sel], status[sel] = x2, f2, st2
         f[~sel & fin] = fg64(x[~sel & fin])[0]             # float64 values for the ranking
     conv = np.isin(status, _CONVERGED)
-    x = con.to_full(x) if con.active else x                   # full coordinates from here on
+    x = con.to_full(x)                                        # full coordinates from here on
     order = np.argsort(np.where(np.isfinite(f), f, np.inf), kind="stable")
     kept = _distinct(x, f, order, max(polish, 8))
     best = kept[0]
@@ -611,9 +616,8 @@ def fit_chinchilla(n_params, n_tokens, loss, *, grid="hoffmann", huber_delta=1e-
         # (2.2e-9 scaled by max(|f|, 1) = 1) stops long before that.
         pi = kept[:polish]
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            zq, fq, sq, _ = lbfgs_batched(fg64, con.to_free(x[pi]) if con.active else x[pi], max_iter=max_iter,
-                                          ftol=1e-15, gtol=1e-11)
-        xq = con.to_full(zq) if con.active else zq
+            zq, fq, sq, _ = lbfgs_batched(fg64, con.to_free(x[pi]), max_iter=max_iter, ftol=1e-15, gtol=1e-11)
+        xq = con.to_full(zq)
         for j, i in enumerate(pi):
             with one_blas_thread():            # scipy's L-BFGS-B on 5 numbers: BLAS threads only cost
                 xp, fp, okp = _scipy_polish(xq[j], log_n, log_d, log_l, huber_delta, con=con)
@@ -704,9 +708,9 @@ def refit_weighted(log_n, log_d, log_l, fit: FitResult, weights, *, n_warm=4, ma
     x0 = np.tile(starts, (n_rep, 1))                        # (R * k, 5), row-major by replicate
     fg = con.wrap(HuberLSE(log_n, log_d, log_l, fit.huber_delta, np.repeat(weights, k, axis=0)))
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        z, f, _, _ = lbfgs_batched(fg, con.to_free(x0) if con.active else x0, max_iter=max_iter, ftol=ftol,
-                                   gtol=gtol, callback=callback)
-    x = con.to_full(z) if con.active else z
+        z, f, _, _ = lbfgs_batched(fg, con.to_free(x0), max_iter=max_iter, ftol=ftol, gtol=gtol,
+                                   callback=callback)
+    x = con.to_full(z)
     f = np.where(np.isfinite(f), f, np.inf).reshape(n_rep, k)
     best = np.argmin(f, axis=1)
     xb = x.reshape(n_rep, k, 5)[np.arange(n_rep), best]     # (R, 5) log coordinates
