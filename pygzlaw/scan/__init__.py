@@ -252,6 +252,32 @@ class _WindowWriter:
             os.unlink(self.tmp)
 
 
+def _config(config: ScanConfig | None, config_kw: dict) -> ScanConfig:
+    """The ScanConfig of ``scan``/``scan_ray``: ``config=`` or its fields as keywords."""
+    cfg = config if config is not None else ScanConfig(**config_kw)
+    if config is not None and config_kw:
+        raise ValueError(f"pass either config= or keyword fields, not both ({sorted(config_kw)})")
+    return cfg
+
+
+def _check_windows(cfg: ScanConfig, units: list) -> None:
+    """Token windows need a tokenizer, except on PCFG shards (already token ids)."""
+    if cfg.tokenizer:
+        if cfg.window_tokens is None:
+            raise ValueError("tokenizer= (--tokenizer) needs window_tokens= (--window-tokens N, the "
+                             "window size in tokens)")
+    elif cfg.window_tokens is not None and any(u.fmt != "pcfg" for u in units):
+        raise ValueError("window_tokens= (--window-tokens) on text inputs needs tokenizer= "
+                         "(--tokenizer FILE); for raw text use window_bytes= (--window-bytes)")
+
+
+def _identity(cfg: ScanConfig, per_window: bool) -> dict:
+    """What a manifest or summary must match to be reused: the config and per_window."""
+    identity = cfg.identity()
+    identity["per_window"] = bool(per_window)
+    return identity
+
+
 def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
          threads: int = 2, shard: tuple[int, int] | str = (0, 1), per_window: bool = False,
          progress: bool = True, restart: bool = False, batch_bytes: int = 4 << 20,
@@ -277,9 +303,7 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
         (one entry per unit), "bad_examples", "sketch" (mergeable), "throughput",
         "changed_inputs" ([{"unit", "reason"}] rescanned because their file changed).
     """
-    cfg = config if config is not None else ScanConfig(**config_kw)
-    if config is not None and config_kw:
-        raise ValueError(f"pass either config= or keyword fields, not both ({sorted(config_kw)})")
+    cfg = _config(config, config_kw)
     if per_window and out_dir is None:
         raise ValueError("per_window=True (--per-window) needs out_dir (--out DIR)")
     shard = parse_shard(shard) if isinstance(shard, str) else tuple(shard)
@@ -297,14 +321,8 @@ def scan(paths, *, out_dir: str | None = None, config: ScanConfig | None = None,
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(cfg.tokenizer)
-        if cfg.window_tokens is None:
-            raise ValueError("tokenizer= (--tokenizer) needs window_tokens= (--window-tokens N, the "
-                             "window size in tokens)")
-    elif cfg.window_tokens is not None and any(u.fmt not in ("pcfg",) for u in units):
-        raise ValueError("window_tokens= (--window-tokens) on text inputs needs tokenizer= "
-                         "(--tokenizer FILE); for raw text use window_bytes= (--window-bytes)")
-    identity = cfg.identity()
-    identity["per_window"] = bool(per_window)
+    _check_windows(cfg, units)
+    identity = _identity(cfg, per_window)
     manifest = (ScanManifest(out_dir, identity, restart=restart, provenance=_provenance(identity))
                 if out_dir else None)
 

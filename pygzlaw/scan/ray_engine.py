@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 from pygzlaw.atomic import write_json
 from pygzlaw.scan import (SUMMARY_FORMAT, SUMMARY_NAME, ScanConfig, _build_summary, _changed,
-                          _scan_unit, input_fingerprint, readers, scan_merge)
+                          _check_windows, _config, _identity, _scan_unit, input_fingerprint,
+                          readers, scan_merge)
 from pygzlaw.scan.manifest import ScanManifest
 
 __all__ = ["Shard", "plan_shards", "scan_ray", "scan_shard", "require_ray", "discover_url",
@@ -187,12 +188,6 @@ def _staged(unit, tmp_dir: str):
     local = os.path.join(tmp_dir, "input-" + os.path.basename(p.rstrip("/")))
     fs.get_file(p, local)
     return dataclasses.replace(unit, path=local)
-
-
-def _identity(cfg: ScanConfig, per_window: bool) -> dict:
-    identity = cfg.identity()
-    identity["per_window"] = bool(per_window)
-    return identity
 
 
 def scan_shard(shard: Shard, cfg: ScanConfig, out_dir: str, *, per_window: bool = False,
@@ -356,9 +351,7 @@ def scan_ray(paths, *, out_dir: str, config: ScanConfig | None = None, threads: 
         ValueError: bad options, stdin among the paths, or out_dir holding another
             configuration.
     """
-    cfg = config if config is not None else ScanConfig(**config_kw)
-    if config is not None and config_kw:
-        raise ValueError(f"pass either config= or keyword fields, not both ({sorted(config_kw)})")
+    cfg = _config(config, config_kw)
     if out_dir is None:
         raise ValueError("engine='ray' (--engine ray) needs out_dir (--out DIR) on storage "
                          "every node can write")
@@ -382,12 +375,7 @@ def scan_ray(paths, *, out_dir: str, config: ScanConfig | None = None, threads: 
         skipped.extend(skip)
     own = os.path.abspath(out_dir) + os.sep
     units = [u for u in units if is_url(u.path) or not os.path.abspath(u.path).startswith(own)]
-    if cfg.tokenizer and cfg.window_tokens is None:
-        raise ValueError("tokenizer= (--tokenizer) needs window_tokens= (--window-tokens N, the "
-                         "window size in tokens)")
-    if not cfg.tokenizer and cfg.window_tokens is not None and any(u.fmt != "pcfg" for u in units):
-        raise ValueError("window_tokens= (--window-tokens) on text inputs needs tokenizer= "
-                         "(--tokenizer FILE); for raw text use window_bytes= (--window-bytes)")
+    _check_windows(cfg, units)
     identity = _identity(cfg, per_window)
     _check_config(out_dir, identity, restart)
     shards = plan_shards(units, shard_bytes)
