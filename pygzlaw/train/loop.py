@@ -148,24 +148,21 @@ class _Run:
 
 
 def _build_model(mcfg, run, config: TrainConfig):
-    from pygzlaw.model import GPT
-
     if run.fsdp:
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import MixedPrecisionPolicy
 
-        from pygzlaw.train.parallelize import parallelize
+        from pygzlaw.train.parallelize import build_model
 
-        with torch.device("meta"):
-            model = GPT(mcfg)
         mesh = init_device_mesh(run.device.type, (run.world_size,))
         mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
               if run.dtype == torch.bfloat16 else MixedPrecisionPolicy())
-        model = parallelize(model, mesh, mp)
-        model.to_empty(device=run.device)
-    else:
-        with torch.device(run.device):
-            model = GPT(mcfg)
+        # meta build -> FSDP2 -> to_empty -> init_weights
+        return build_model(mcfg, run.device, seed=config.seed, mesh=mesh, mp_policy=mp)
+    from pygzlaw.model import GPT
+
+    with torch.device(run.device):
+        model = GPT(mcfg)
     model.init_weights(config.seed)
     return model
 
