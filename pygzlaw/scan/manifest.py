@@ -22,6 +22,16 @@ MANIFEST_NAME = "manifest.jsonl"
 FORMAT = "pygzlaw.scan-manifest/1"
 
 
+def check_config(path: str, old: dict, new: dict) -> None:
+    """Refuse to resume from ``path``, which holds configuration ``old``, with ``new``,
+    naming the keys that differ (one configuration per output directory)."""
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{path} holds a scan with a different configuration "
+                         f"(differs in: {', '.join(diff)}); use another --out, "
+                         "the same options, or --restart")
+
+
 class ScanManifest:
     """Finished units of one scan directory.
 
@@ -62,12 +72,7 @@ class ScanManifest:
         if head.get("format") != FORMAT:
             raise ValueError(f"{self.path}: format {head.get('format')!r} != {FORMAT!r}; "
                              "use another --out or pass --restart")
-        if head.get("config") != self.config:
-            old, new = head.get("config", {}), self.config
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise ValueError(f"{self.path} holds a scan with a different configuration "
-                             f"(differs in: {', '.join(diff)}); use another --out, "
-                             "the same options, or --restart")
+        check_config(self.path, head.get("config", {}), self.config)
         if self.provenance is not None and head.get("provenance") is not None:
             from pygzlaw.provenance import compare_provenance
 

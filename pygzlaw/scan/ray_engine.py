@@ -40,7 +40,7 @@ from pygzlaw.atomic import write_json
 from pygzlaw.scan import (SUMMARY_FORMAT, SUMMARY_NAME, ScanConfig, _build_summary, _changed,
                           _check_windows, _config, _identity, _scan_unit, input_fingerprint,
                           readers, scan_merge)
-from pygzlaw.scan.manifest import ScanManifest
+from pygzlaw.scan.manifest import ScanManifest, check_config
 
 __all__ = ["Shard", "plan_shards", "scan_ray", "scan_shard", "require_ray", "discover_url",
            "fingerprint", "is_url", "RAY_EXTRA_HINT", "DEFAULT_SHARD_BYTES"]
@@ -301,12 +301,7 @@ def _check_config(out_dir: str, identity: dict, restart: bool) -> None:
         shutil.rmtree(d)
     if os.path.exists(path):
         with open(path, "rb") as f:
-            old = json.load(f)
-        if old != identity:
-            diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
-            raise ValueError(f"{path} holds a scan with a different configuration (differs in: "
-                             f"{', '.join(diff)}); use another --out, the same options, or "
-                             "--restart")
+            check_config(path, json.load(f), identity)
         return
     os.makedirs(d, exist_ok=True)
     write_json(path, identity)
