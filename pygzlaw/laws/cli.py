@@ -325,9 +325,7 @@ def cmd_predict(args) -> int:
         return _predict_family(law, given, args)
     extra = [k for k, v in given.items() if v is not None and k not in ("n_params", "n_tokens")]
     if extra or args.n_params is None or args.n_tokens is None:
-        raise ValueError(f"{args.law} is a {law.kind} law: give --n-params and --n-tokens"
-                         + (f"; {', '.join('--' + _FLAG.get(k, k).replace('_', '-') for k in extra)} do not apply"
-                            if extra else ""))
+        raise ValueError(f"{args.law} is a {law.kind} law: give --n-params and --n-tokens" + _do_not_apply(extra))
     n, d = args.n_params, args.n_tokens
     _check_positive("--n-params", n)
     _check_positive("--n-tokens", d)
@@ -352,21 +350,28 @@ def cmd_predict(args) -> int:
 _FLAG = {"budget_flops": "compute"}   # input name -> CLI flag name where they differ
 
 
+def _flag(name) -> str:
+    """Input name -> its predict flag: n_params -> --n-params, budget_flops -> --compute."""
+    return "--" + _FLAG.get(name, name).replace("_", "-")
+
+
+def _do_not_apply(extra) -> str:
+    return f"; {', '.join(map(_flag, extra))} do not apply" if extra else ""
+
+
 def _predict_family(law, given, args) -> int:
     """predict for FamilyLaw kinds: law.evaluate on the flags that name its inputs."""
     from pygzlaw.laws.family_law import KIND_INPUTS, KIND_OUTPUTS
 
     need = KIND_INPUTS[law.kind]
-    flags = ", ".join("--" + _FLAG.get(k, k).replace("_", "-") for k in need)
+    flags = ", ".join(map(_flag, need))
     extra = [k for k, v in given.items() if v is not None and k not in need]
     missing = [k for k in need if given[k] is None]
     if extra or missing:
-        raise ValueError(f"{args.law} is a {law.kind} law: give {flags}"
-                         + (f"; {', '.join('--' + _FLAG.get(k, k).replace('_', '-') for k in extra)} do not apply"
-                            if extra else ""))
+        raise ValueError(f"{args.law} is a {law.kind} law: give {flags}" + _do_not_apply(extra))
     for k in need:
         if k != "pool":
-            _check_positive("--" + _FLAG.get(k, k).replace("_", "-"), given[k])
+            _check_positive(_flag(k), given[k])
     if args.gzip is not None or args.epsilon is not None:
         raise ValueError(f"--gzip/--epsilon apply to data-dependent laws; {args.law} is a {law.kind} law")
     out = law.evaluate({k: given[k] for k in need}, level=args.level)
