@@ -3,7 +3,6 @@
 Sharded init must equal unsharded init exactly (init draws every parameter on its full shape),
 and a few AdamW steps must match the single-process run on the same global batches."""
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import torch
 from parallelize_case import CONFIGS, SEED, train_steps
 from torch.distributed.fsdp import MixedPrecisionPolicy
+from trainutil import free_port
 
 from pygzlaw.model import GPT
 from pygzlaw.train.parallelize import build_model, default_mp_policy, parallelize
@@ -21,14 +21,8 @@ WORLD = 2
 TIMEOUT_S = 180
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_ranks(out_dir: Path) -> None:
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()),
            "WORLD_SIZE": str(WORLD), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     if Path("/sys/class/net/lo").exists():

@@ -6,7 +6,6 @@ a hung collective fails the test instead of hanging CI.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from trainutil import losses_of, tiny  # noqa: E402
+from trainutil import free_port, losses_of, tiny  # noqa: E402
 
 TIMEOUT_S = 240
 # 6 steps of 2 micro-batches (FSDP2 syncs gradients on the second only)
@@ -24,15 +23,9 @@ ARGS = ["--model", "w16", "--grammar", "vocab300-1", "--tokens", "768", "--batch
         "--h-docs", "0", "--quiet", "--checkpoint-every", "3", "--json"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _torchrun(out_dir, *extra) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}",
            "-m", "pygzlaw", "train", *ARGS, "--out", str(out_dir), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)

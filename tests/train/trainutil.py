@@ -1,4 +1,6 @@
-"""Shared tiny configurations for the trainer tests (fast on a 2-core CPU)."""
+"""Shared helpers for the trainer tests: tiny configurations (fast on a 2-core CPU), a free port."""
+import socket
+
 from pygzlaw.train import TrainConfig
 
 SEQ = 16          # tokens per document
@@ -21,3 +23,10 @@ def losses_of(config) -> tuple[list[float], object]:
     rows = []
     record = train(config, on_step=rows.append)
     return [r["loss"] for r in rows], record
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a rendezvous of local ranks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
