@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _harness import median, quantiles, time_interleaved, write_json  # noqa: E402
+from _harness import git_commit, median, quantiles, time_interleaved, write_json  # noqa: E402
 
 from pygzlaw.bench.scorer import WORDS  # noqa: E402  (the same web-like vocabulary)
 
@@ -58,15 +57,6 @@ def make_corpus(root: str, n_files: int, file_mb: float, seed: int = 0) -> int:
             f.write(data)
         total += len(data)
     return total
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)),
-                              timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def main(argv=None) -> int:

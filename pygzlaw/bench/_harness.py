@@ -92,7 +92,7 @@ def git_commit() -> str | None:
     import subprocess
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if not os.path.isdir(os.path.join(root, ".git")):
+    if not os.path.exists(os.path.join(root, ".git")):  # a file in a worktree
         return None
     try:
         r = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
