@@ -11,7 +11,8 @@ line (a(H) = 0.5).
 A per-grammar fit that the grid cannot identify is flagged and kept out of the served laws and
 of the regressions: fewer than 3 distinct N or D (alpha/A or beta/B undetermined), fewer than 6
 runs, a fit refused or failed (``laws.identify``: e.g. D a power of N), a parameter at a bound
-(E driven to 0, an exponent outside EXPONENT_RANGE, A or B beyond 1e12), or a bootstrap interval
+(E driven to 0, as the fit reports in ``fit_info["at_bound"]``; an exponent outside EXPONENT_RANGE;
+A or B beyond 1e12), or a bootstrap interval
 of alpha or beta wider than MAX_REL_INTERVAL times its estimate (the frontier exponent
 a = beta/(alpha+beta) is then undetermined). The laws package's own, stricter "weak" verdicts
 (e.g. an interval of A wider than a factor 10) are reported as notes, not flags.
@@ -30,7 +31,6 @@ MIN_DISTINCT = 3            # distinct N (and D) values: 2 points fix a line, no
 MIN_RUNS = 6                # five parameters plus one degree of freedom (laws.fit.MIN_POINTS)
 EXPONENT_RANGE = (0.01, 3.0)
 MAX_REL_INTERVAL = 1.0      # bootstrap interval width / estimate, for alpha and beta
-MIN_E_FRACTION = 1e-4       # E below this fraction of the smallest loss: the fit drove E to its bound 0
 MAX_LOG10_COEF = 12.0       # A or B beyond 1e12: the fit traded a coefficient against an exponent
 
 
@@ -75,7 +75,7 @@ class StudyAnalysis:
     undefined_h: list = field(default_factory=list)  # [(lo, hi)] sub-ranges of the fitted H range where it is undefined
 
 
-def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, intervals=None, min_loss=None) -> list[str]:
+def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, intervals=None) -> list[str]:
     """Reasons a grammar's fit is not identifiable from its grid (empty list = fine)."""
     flags = []
     if n_runs < MIN_RUNS:
@@ -87,7 +87,7 @@ def identifiability_flags(n_runs, n_distinct_n, n_distinct_d, law=None, interval
     if law is None:
         return flags
     p = law.params
-    if min_loss is not None and p.E < MIN_E_FRACTION * min_loss:
+    if "E" in law.fit_info.get("at_bound", ()):    # laws.fit.params_at_bound: E <= 1e-4 x the smallest loss
         flags.append(f"E = {p.E:.3g} was driven to its bound 0: the runs do not reach the irreducible loss, so E "
                      "(and with it A, alpha) is not determined; add larger N and D")
     lo, hi = EXPONENT_RANGE
@@ -165,8 +165,7 @@ def analyze(runs: list[dict], grammars: list[dict], *, n_boot: int = 200, seed: 
         if gf.law is not None:
             if n_boot and gf.law.bootstrap is not None and len(gf.law.bootstrap) > 1:
                 gf.intervals = gf.law.param_intervals(level=level)
-            gf.flags = identifiability_flags(gf.n_runs, gf.n_distinct_n, gf.n_distinct_d, gf.law, gf.intervals,
-                                             min_loss=float(loss.min()))
+            gf.flags = identifiability_flags(gf.n_runs, gf.n_distinct_n, gf.n_distinct_d, gf.law, gf.intervals)
             try:
                 a, b, g_ = frontier_exponents(gf.law.params)
                 tpp = float(allocate(c_max, gf.law.params).tokens_per_param) if c_max else None
