@@ -120,7 +120,7 @@ def _config_from_args(args):
         data_dir=args.data, resume=args.resume, h_docs=args.h_docs)
 
 
-def _renormalized_grammar(args, tmp_dir: str) -> str:
+def _renormalized_grammar(args, tmp_dir: str, world: int) -> str:
     """--renormalize: the grammar file rescaled (sampler.cli.load_grammar_file) and written as
     pygzlaw JSON to --out/grammar-renormalized.json (``tmp_dir`` without --out); its path, which
     the run then trains on, so the record names the grammar actually sampled."""
@@ -132,7 +132,7 @@ def _renormalized_grammar(args, tmp_dir: str) -> str:
                          "already sum to 1")
     if not os.path.isfile(args.grammar):
         raise ValueError(f"--grammar {args.grammar!r}: no such grammar file")
-    if args.out is None and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    if args.out is None and world > 1:
         raise ValueError("--renormalize under torchrun needs --out DIR (every rank reads the "
                          "rescaled grammar from there)")
     grammar = load_grammar_file(args.grammar, renormalize=True)
@@ -154,7 +154,7 @@ def cmd_train(args) -> int:
     try:
         if args.renormalize:
             src = args.grammar
-            args.grammar = _renormalized_grammar(args, tmp.name)
+            args.grammar = _renormalized_grammar(args, tmp.name, world)
             if rank == 0:
                 print(f"pygzlaw train: {src} rescaled (--renormalize); training on {args.grammar}",
                       file=sys.stderr)
