@@ -138,12 +138,8 @@ def allocation_report(law, budget_flops, *, h=None, epsilon=None, level: float =
         return out
     if h is not None:
         raise ValueError(f"law {law.name!r} is a {law.kind} law; {h_name} needs a data-dependent law")
-    if law.kind != "chinchilla":                 # family laws: allocate() raises for kinds without one
-        out["allocation"] = law.allocate(c)
-        out["warnings"] = extrapolation_warnings(law, out["allocation"])
-        return out
-    out["allocation"] = law.allocate(c)
-    if law.bootstrap is not None:
+    out["allocation"] = law.allocate(c)          # family laws: allocate() raises for kinds without one
+    if law.kind == "chinchilla" and law.bootstrap is not None:     # (family laws have no allocation intervals)
         out["level"] = level
         out["intervals"] = law.allocate_interval(c, level=level)
     out["warnings"] = extrapolation_warnings(law, out["allocation"])
