@@ -180,11 +180,17 @@ def _check_format(token_bytes: int, byteorder: str) -> None:
         raise ValueError(f"byteorder={byteorder!r} is unknown; use 'big' or 'little'")
 
 
+def _token_range(token_bytes: int, signed: bool) -> tuple[int, int]:
+    """(lo, hi): the ids that ``token_bytes`` bytes hold, signed two's complement or unsigned."""
+    bits = 8 * token_bytes
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
 def _format_error(values: np.ndarray, off: np.ndarray, item: int, token_bytes: int,
                   signed: bool) -> ValueError:
     """Name the first out-of-range token of sequence `item` (runs only on error)."""
     bits = 8 * token_bytes
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    lo, hi = _token_range(token_bytes, signed)
     seq = values[off[item]:off[item + 1]]
     bad = [(j, int(v)) for j, v in enumerate(seq.tolist()) if not lo <= int(v) <= hi]
     j, v = bad[0] if bad else (-1, None)
@@ -230,8 +236,7 @@ def serialize_tokens(tokens, offsets=None, *, token_bytes: int = 4, byteorder: s
 
 
 def _fits(seq: np.ndarray, token_bytes: int, signed: bool) -> bool:
-    bits = 8 * token_bytes
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    lo, hi = _token_range(token_bytes, signed)
     return lo <= int(seq.min()) and int(seq.max()) <= hi
 
 

@@ -75,20 +75,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _range(token_bytes: int, signed: bool) -> tuple[int, int]:
-    bits = 8 * token_bytes
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-
-
 def _check_token_range(args: argparse.Namespace, tokens, rows) -> None:
     """Refuse ids that do not fit the serialization, naming the row of the file, the token,
     its value and the flags (--unsigned, --token-bytes) that make it fit."""
     import numpy as np
 
+    from pygzlaw.score import _token_range
+
     if tokens.size == 0:
         return
     signed = not args.unsigned
-    lo, hi = _range(args.token_bytes, signed)
+    lo, hi = _token_range(args.token_bytes, signed)
     vmin, vmax = int(tokens.min()), int(tokens.max())
     if lo <= vmin and vmax <= hi:
         return
@@ -96,11 +93,11 @@ def _check_token_range(args: argparse.Namespace, tokens, rows) -> None:
     r, j = np.unravel_index(int(np.argmax(bad)), tokens.shape)
     v = int(tokens[r, j])
     fixes = []
-    if signed and vmin >= 0 and vmax <= _range(args.token_bytes, False)[1]:
+    if signed and vmin >= 0 and vmax <= _token_range(args.token_bytes, False)[1]:
         fixes.append("pass --unsigned")
     for w in (1, 2, 4, 8):
         if w > args.token_bytes:
-            wlo, whi = _range(w, signed)
+            wlo, whi = _token_range(w, signed)
             if wlo <= vmin and vmax <= whi:
                 fixes.append(f"pass --token-bytes {w}")
                 break
