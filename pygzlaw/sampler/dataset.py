@@ -260,9 +260,10 @@ def write_dataset(grammar, out_dir: str, *, n_tokens: int, doc_tokens: int = 256
                     if i in by_index and by_index[i]["n_docs"] == n
                     and by_index[i]["file"] == _shard_name(i, fmt)}
         else:  # --overwrite: old shards beyond the new plan (or of another format) are stale
+            planned = {_shard_name(i, fmt) for i, _, _ in plan}
             for s in old.get("shards", []) + [f for f in [old.get("dataset_file")] if f]:
                 for rel in _shard_files(s):
-                    if rel not in {_shard_name(i, fmt) for i, _, _ in plan}:
+                    if rel not in planned:
                         try:
                             os.unlink(os.path.join(out_dir, rel))
                         except OSError:
