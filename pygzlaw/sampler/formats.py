@@ -406,8 +406,7 @@ def finish_dataset(fmt: str, out_dir: str, entries: list[dict]) -> dict | None:
         with open(os.path.join(out_dir, sub, "index.json"), encoding="utf-8") as f:
             index = json.load(f)
         version = index.get("version", version)
-        for s in index["shards"]:
-            s = json.loads(json.dumps(s))
+        for s in index["shards"]:  # freshly loaded: rewritten in place
             for part in ("raw_data", "zip_data"):
                 if s.get(part):
                     s[part]["basename"] = f"{sub}/{s[part]['basename']}"
