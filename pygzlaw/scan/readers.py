@@ -462,16 +462,17 @@ def _drop_undecodable(part: bytes, first_line: int):
     return b"\n".join(good), bad
 
 
-
-def _load_whole_json(data: bytes):
-    """Parse a whole JSON file (an array, or one pretty-printed object) as ``(value, None)``,
-    or ``(None, bad_record)`` naming the line of the fault."""
+def _loads(data: bytes, first_line: int = 1):
+    """Parse JSON (a whole file, or one JSON Lines line at ``first_line``) as
+    ``(value, None)``, or ``(None, bad_record)`` naming the line of the fault."""
     try:
         return json.loads(data), None
     except UnicodeDecodeError as exc:
-        return None, (BAD, 1, "undecodable", str(exc))
+        return None, (BAD, first_line, "undecodable", str(exc))
     except json.JSONDecodeError as exc:
-        return None, (BAD, exc.lineno, "invalid_json", f"{exc.msg} at column {exc.colno}")
+        return None, (BAD, first_line + exc.lineno - 1, "invalid_json",
+                      f"{exc.msg} at column {exc.colno}")
+
 
 def _json_events(stream, fmt: str, field_name: str, pos: list):
     keys = field_name.split(".")
@@ -479,7 +480,7 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
         head = stream.read(READ_CHUNK_BYTES)
         if head.lstrip()[:1] == b"[":
             # A JSON array is parsed whole (not streaming): prefer JSON Lines for big data.
-            items, bad = _load_whole_json(head + stream.read())
+            items, bad = _loads(head + stream.read())
             if bad is not None:
                 yield bad
                 return
@@ -489,7 +490,7 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
         first = next((ln for ln in head.split(b"\n") if ln.strip()), b"")
         if first.lstrip()[:1] == b"{" and not _parses(first):
             # One JSON object spread over several lines (pretty-printed): one document.
-            obj, bad = _load_whole_json(head + stream.read())
+            obj, bad = _loads(head + stream.read())
             if bad is not None:
                 yield bad
                 return
@@ -530,15 +531,8 @@ def _json_events(stream, fmt: str, field_name: str, pos: list):
             line_no += 1
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except UnicodeDecodeError as exc:
-                yield (BAD, i + 1, "undecodable", str(exc))
-                continue
-            except json.JSONDecodeError as exc:
-                yield (BAD, i + 1, "invalid_json", f"{exc.msg} at column {exc.colno}")
-                continue
-            yield _json_doc(obj, i, keys, field_name)
+            obj, bad = _loads(line, i + 1)
+            yield bad if bad is not None else _json_doc(obj, i, keys, field_name)
         pos[0] = line_no
 
 
