@@ -181,11 +181,11 @@ def reproduce(cfg: StudyConfig, *, run_fn: str = DEFAULT_RUN_FN, progress: bool 
             store.set_meta("gzip_provenance", prov)
             plan = plan_runs(cfg)
             store.add_runs(plan)
-            store.set_meta("plan", [r["run_id"] for r in plan])   # the report analyses these runs only
+            ids = [r["run_id"] for r in plan]
+            store.set_meta("plan", ids)   # the report analyses these runs only
             n_orphans = store.reset_interrupted()
             if n_orphans:
                 say(f"{n_orphans} run(s) left 'running' by a stopped driver: retrying them")
-            ids = [r["run_id"] for r in plan]
             rows = {r["run_id"]: r for r in store.runs(run_ids=ids)}
             todo = [r for r in plan if rows[r["run_id"]]["status"] != "done"]
             n_skip = len(plan) - len(todo)
@@ -223,7 +223,6 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
     finished = n_done0  # every finished run counts in [k/total], failed or done
     n_ran = 0
     t0 = time.perf_counter()
-    walls = []
 
     def submit_next():
         r = queue.pop(0)
@@ -240,7 +239,6 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
             finished += 1
             if res.ok:
                 store.mark_done(res.run_id, res.record)
-                walls.append(res.wall_s)
                 msg = f"val loss {res.record.get('val_loss', float('nan')):.4f}"
             else:
                 store.mark_failed(res.run_id, res.error or "unknown error")
