@@ -36,7 +36,7 @@ def generate_ray(grammar, out_dir: str, *, address: str | None = None, task_thre
         ImportError: Ray is not installed (names the extra); otherwise as write_dataset.
     """
     from pygzlaw.sampler.dataset import sample_shard_from_spec, write_dataset
-    from pygzlaw.scan.ray_engine import require_ray
+    from pygzlaw.scan.ray_engine import as_completed, require_ray
 
     if task_threads < 1:
         raise ValueError(f"task_threads={task_threads} (--threads with --engine ray) must be >= 1")
@@ -50,19 +50,8 @@ def generate_ray(grammar, out_dir: str, *, address: str | None = None, task_thre
         spec_ref = ray.put(spec)  # the grammar travels once, not once per task
         pending = [task.remote(spec_ref, i, first, n, threads=task_threads)
                    for i, first, n in todo]
-        try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1, timeout=timeout_s)
-                if not ready:
-                    raise TimeoutError(f"no Ray generate task finished in {timeout_s} s "
-                                       f"({len(pending)} shards left)")
-                try:
-                    yield ray.get(ready[0])
-                except ray.exceptions.RayTaskError as e:
-                    raise e.as_instanceof_cause() from None
-        finally:
-            for ref in pending:
-                ray.cancel(ref)
+        for _ref, result in as_completed(ray, pending, timeout_s, "generate"):
+            yield result
 
     started = False
     if not ray.is_initialized():

@@ -53,6 +53,31 @@ SHARDS_DIR = "shards"
 CONFIG_NAME = "config.json"
 
 
+def as_completed(ray, pending: list, timeout_s: float | None, what: str):
+    """Yield ``(ref, result)`` for Ray object refs as their tasks finish.
+
+    A task's own exception is re-raised as itself (not wrapped in RayTaskError); no task
+    finishing within ``timeout_s`` raises TimeoutError naming ``what`` and how many are left.
+    Refs still pending when the caller stops (an error, or a closed generator) are cancelled:
+    nobody will read their results.
+    """
+    pending = list(pending)
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=timeout_s)
+            if not ready:
+                raise TimeoutError(f"no Ray {what} task finished in {timeout_s} s "
+                                   f"({len(pending)} shards left)")
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as e:
+                raise e.as_instanceof_cause() from None
+            yield ready[0], result
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
+
+
 def require_ray(what: str = "--engine ray"):
     """Import Ray or raise ImportError naming the extra to install."""
     try:
@@ -410,23 +435,12 @@ def _run(ray, shards, cfg, out_dir, identity, skipped, *, threads, per_window, s
         refs[ref] = sh
     bar = tqdm(total=sum(sh.size_bytes for sh in todo) or None, unit="B", unit_scale=True,
                unit_divisor=1024, desc="scan (ray)", disable=not progress)
-    pending = list(refs)
     try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=timeout_s)
-            if not ready:
-                raise TimeoutError(f"no Ray scan task finished in {timeout_s} s "
-                                   f"({len(pending)} shards left)")
-            sh = refs[ready[0]]
-            try:
-                s = ray.get(ready[0])
-            except ray.exceptions.RayTaskError as e:
-                raise e.as_instanceof_cause() from None
+        for ref, s in as_completed(ray, list(refs), timeout_s, "scan"):
+            sh = refs[ref]
             done[sh.shard_id] = s  # keyed by shard: a task run twice counts once
             bar.update(sh.size_bytes)
     finally:
-        for ref in pending:  # only after an error: stop the work nobody will merge
-            ray.cancel(ref)
         bar.close()
     elapsed = time.perf_counter() - t0
     ordered = [done[sh.shard_id] for sh in shards]
