@@ -16,11 +16,14 @@ timeout 300 python3 -m pytest -q -x tests/kernels tests/model 2>&1 | tail -5 | t
 log "bf16 train smoke test (gpt-20m, 8 steps)"
 timeout 240 pygzlaw train --model gpt-20m --grammar main-3 --tokens 65536 --device cuda \
     --lr 3e-4 --out "$OUT/gpu-train" 2>&1 | tail -6
+log "compiled bf16 train smoke test (gpt-20m, --compile on): may compile=auto turn on for CUDA?"
+timeout 300 pygzlaw train --model gpt-20m --grammar main-3 --tokens 65536 --device cuda \
+    --lr 3e-4 --compile on --out "$OUT/gpu-train-compiled" 2>&1 | tail -6
 log "FSDP2 under torchrun on one GPU (nccl)"
 timeout 240 torchrun --standalone --nproc_per_node=1 -m pygzlaw train --model gpt-20m \
     --grammar main-3 --tokens 65536 --lr 3e-4 --out "$OUT/gpu-fsdp" 2>&1 | tail -4
 log "bench kernels"
 timeout 400 pygzlaw bench kernels --json "$OUT/kernels-gpu.json" 2>&1 | tail -20
-log "bench trainer (MFU of gpt-275m bf16 + kernels summary)"
+log "bench trainer (MFU of gpt-275m bf16, eager and compiled + kernels summary)"
 timeout 600 pygzlaw bench trainer --json "$OUT/trainer-gpu.json" 2>&1 | tail -20
 log "done"

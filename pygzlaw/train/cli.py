@@ -25,7 +25,7 @@ FLAGS = {
     "lr": "--lr", "min_lr_ratio": "--min-lr-ratio", "warmup_steps": "--warmup-steps",
     "weight_decay": "--weight-decay", "grad_clip": "--grad-clip", "val_docs": "--val-docs",
     "val_every_steps": "--val-every", "device": "--device", "dtype": "--dtype",
-    "threads": "--threads", "kernels": "--kernels", "out_dir": "--out",
+    "threads": "--threads", "kernels": "--kernels", "compile": "--compile", "out_dir": "--out",
     "checkpoint_every_steps": "--checkpoint-every", "data_dir": "--data", "resume": "--resume",
     "h_docs": "--h-docs",
 }
@@ -85,7 +85,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
     p.add_argument("--kernels", default="auto", choices=("auto", "torch", "triton"),
                    help="fused kernels: auto = Triton on CUDA, PyTorch elsewhere")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--compile", nargs="?", const="on", default="auto", choices=("auto", "on", "off"),
+                   help="torch.compile the training step: auto (default) = on for CPU runs long "
+                        "enough to repay the compile (>= 3e13 model FLOPs), off otherwise; "
+                        "--compile alone = on")
     p.add_argument("--out", metavar="DIR",
                    help="write metrics.jsonl, record.json and checkpoints here")
     p.add_argument("--checkpoint-every", type=int, default=0,

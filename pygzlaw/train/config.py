@@ -16,9 +16,18 @@ from typing import Any
 
 from pygzlaw.model.config import KERNEL_IMPLS as KERNELS
 
-__all__ = ["TrainConfig", "RunRecord", "NonFiniteLossError", "DEVICES", "DTYPES", "KERNELS"]
+__all__ = ["TrainConfig", "RunRecord", "NonFiniteLossError", "DEVICES", "DTYPES", "KERNELS",
+           "COMPILES", "COMPILE_AUTO_MIN_FLOPS"]
 
 DEVICES = ("auto", "cpu", "cuda")
+COMPILES = ("auto", "on", "off")
+# compile="auto" compiles a CPU run whose model FLOPs (train_flops_per_token x D) reach this.
+# Measured on this project's 2-core CPU (bench/bench_trainer.py): torch.compile runs the
+# w32..w128 family 1.15-1.3x faster per step, for a one-off 8-18 s compile (up to ~100 s on a
+# loaded machine); eager training runs at ~50 GFLOP/s per thread, so 3e13 FLOPs is >= 5 min
+# of eager work and the compile pays for itself several times over. Shorter runs (a study's
+# tiny grid: ~1 s each) stay eager.
+COMPILE_AUTO_MIN_FLOPS = 3e13
 DTYPES = ("auto", "float32", "bfloat16")
 # Validation documents start here: training reads documents [0, steps * B), far below 2**40
 # (1.1e12 documents = 2.8e14 tokens at 256 per document), so the two ranges never meet.
@@ -68,7 +77,12 @@ class TrainConfig:
         dtype: "auto" (bfloat16 autocast on cuda, float32 on cpu), "float32", "bfloat16".
         threads: torch intra-op threads (None = torch's default).
         kernels: "auto", "torch" or "triton" (passed to the model).
-        compile: torch.compile the model.
+        compile: "auto", "on" or "off" (True/False are read as "on"/"off"): torch.compile the
+            model for training steps (validation stays eager: no second compile). "auto"
+            compiles single-process CPU runs of at least COMPILE_AUTO_MIN_FLOPS model FLOPs
+            (where the one-off compile is paid back; the record's ``compiled`` says which ran)
+            and falls back to eager with a warning if compiling fails; CUDA runs compile only
+            with "on" until it is measured there (bench/gpu_check.sh).
         out_dir: directory for metrics.jsonl, record.json and checkpoints (None = none written).
         checkpoint_every_steps: write a checkpoint every k steps (0 = only at the end when
             out_dir is set).
@@ -104,7 +118,7 @@ class TrainConfig:
     dtype: str = "auto"
     threads: int | None = None
     kernels: str = "auto"
-    compile: bool = False
+    compile: str = "auto"
     out_dir: str | None = None
     checkpoint_every_steps: int = 0
     progress: bool = True
@@ -113,6 +127,10 @@ class TrainConfig:
     h_docs: int = 1000
     separator: str = "reserve"
     log_every_steps: int = 1
+
+    def __post_init__(self):
+        if isinstance(self.compile, bool):  # the flag's older boolean form
+            object.__setattr__(self, "compile", "on" if self.compile else "off")
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -183,6 +201,8 @@ class TrainConfig:
             raise ValueError(f"dtype={self.dtype!r}; choose one of {DTYPES}")
         if self.kernels not in KERNELS:
             raise ValueError(f"kernels={self.kernels!r}; choose one of {KERNELS}")
+        if self.compile not in COMPILES:
+            raise ValueError(f"compile={self.compile!r}; choose one of {COMPILES}")
         if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
             raise ValueError(f"threads={self.threads!r} must be an int >= 1 or None")
         if self.separator not in ("reserve", "research"):
@@ -253,6 +273,7 @@ class RunRecord:
             + 12·L·d·T; the numerator of MFU).
         resumed_from_step: optimizer steps restored from a checkpoint (0 = fresh run).
         model_config: the resolved ModelConfig as a dict.
+        compiled: whether training steps ran under torch.compile (see TrainConfig.compile).
     """
 
     n_params: int
@@ -277,6 +298,7 @@ class RunRecord:
     model_flops: float = 0.0
     resumed_from_step: int = 0
     model_config: dict = field(default_factory=dict)
+    compiled: bool = False
 
     @property
     def model_name(self) -> str:

@@ -19,13 +19,15 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
 import time
+import warnings
 
 import torch
 
 from pygzlaw.train import checkpoint as ckpt
-from pygzlaw.train.config import NonFiniteLossError, RunRecord, TrainConfig
+from pygzlaw.train.config import COMPILE_AUTO_MIN_FLOPS, NonFiniteLossError, RunRecord, TrainConfig
 from pygzlaw.train.data import Prefetcher, make_sources, measure_h, rank_slice
 from pygzlaw.train.data import VAL_FIRST_DOC
 
@@ -178,6 +180,41 @@ def _make_optimizer(model, config: TrainConfig, device: torch.device, fsdp: bool
     return torch.optim.AdamW(model.parameters(), **kwargs)
 
 
+def _have_cxx() -> bool:
+    """Inductor's CPU backend builds C++: is there a compiler to build it with?"""
+    return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c)
+
+
+def _resolve_compile(config: TrainConfig, run, model_flops: float) -> bool:
+    """Whether training steps run under torch.compile (see TrainConfig.compile).
+
+    "auto" compiles only where it was measured to pay: single-process CPU runs of at least
+    COMPILE_AUTO_MIN_FLOPS model FLOPs (the decision depends on the config alone, so a
+    resumed run decides as the uninterrupted one did), with PyTorch kernels (the Triton
+    interpreter does not compile) and a C++ compiler present.
+    """
+    if config.compile != "auto":
+        return config.compile == "on"
+    return (run.device.type == "cpu" and not run.fsdp and config.kernels != "triton"
+            and model_flops >= COMPILE_AUTO_MIN_FLOPS and _have_cxx())
+
+
+def _step_losses(step_model, model, dev: torch.Tensor, config: TrainConfig, run) -> torch.Tensor:
+    """Forward and backward of one step's micro-batches; returns the sum of their mean losses.
+
+    dev: (grad_accum, local_docs, seq_len) int64 on the device.
+    """
+    loss_sum = torch.zeros((), dtype=torch.float32, device=run.device)
+    for m in range(config.grad_accum):
+        if run.fsdp and config.grad_accum > 1:
+            model.set_requires_gradient_sync(m == config.grad_accum - 1)
+        docs = dev[m]                                                    # (local_docs, seq_len)
+        loss = _micro_loss(step_model, docs[:, :-1], docs[:, 1:], run.autocast)
+        (loss / config.grad_accum).backward()
+        loss_sum += loss.detach().float()
+    return loss_sum
+
+
 def _micro_loss(model, x, y, autocast) -> torch.Tensor:
     """Mean loss of one micro-batch (a seam for tests that inject a non-finite loss)."""
     with autocast:
@@ -293,7 +330,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         if start_step > n_steps:
             raise ValueError(f"resume: {path} is past this run's {n_steps} steps; raise "
                              "n_tokens or use a new out_dir")
-    step_model = torch.compile(model) if config.compile else model
+    compiled = _resolve_compile(config, run, flops_per_token * n_steps * tokens_per_step)
+    step_model = torch.compile(model) if compiled else model
 
     # validation documents: this rank's contiguous share of [2**40, 2**40 + val_docs)
     val_off, val_n = rank_slice(config.val_docs, run.rank, run.world_size)
@@ -352,14 +390,19 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss_sum = torch.zeros((), dtype=torch.float32, device=run.device)
-            for m in range(config.grad_accum):
-                if run.fsdp and config.grad_accum > 1:
-                    model.set_requires_gradient_sync(m == config.grad_accum - 1)
-                docs = dev[m]                                            # (local_docs, seq_len)
-                loss = _micro_loss(step_model, docs[:, :-1], docs[:, 1:], run.autocast)
-                (loss / config.grad_accum).backward()
-                loss_sum += loss.detach().float()
+            if compiled and config.compile == "auto" and step == start_step:
+                try:  # the compile happens here; "auto" falls back to eager if it fails
+                    loss_sum = _step_losses(step_model, model, dev, config, run)
+                except Exception as exc:  # noqa: BLE001 - any compiler failure
+                    warnings.warn(f"compile='auto': torch.compile failed ({type(exc).__name__}: "
+                                  f"{str(exc)[:300]}); training eagerly instead (compile='off', "
+                                  "--compile off, skips the attempt)", RuntimeWarning,
+                                  stacklevel=2)
+                    optimizer.zero_grad(set_to_none=True)
+                    step_model, compiled = model, False
+                    loss_sum = _step_losses(step_model, model, dev, config, run)
+            else:
+                loss_sum = _step_losses(step_model, model, dev, config, run)
             step_loss = float(_all_reduce_mean(loss_sum / config.grad_accum, run).item())
             if not math.isfinite(step_loss):
                 optimizer.zero_grad(set_to_none=True)
@@ -379,7 +422,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
 
             do_val = config.val_every_steps and done % config.val_every_steps == 0 and done < n_steps
             if do_val:
-                val_loss = _validate(step_model, val_docs, val_chunk, run)
+                val_loss = _validate(model, val_docs, val_chunk, run)
             if config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0 \
                     and done < n_steps:
                 last_ckpt = ckpt.save(config.out_dir, done, model, optimizer,
@@ -409,7 +452,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         if pending_release is not None:
             pending_release[1].synchronize()
         t_train = time.perf_counter() - t_loop
-        val_loss = _validate(step_model, val_docs, val_chunk, run)
+        val_loss = _validate(model, val_docs, val_chunk, run)
         if log_f is not None:
             log_f.write(json.dumps({"step": n_steps, "val_loss": val_loss, "final": True}) + "\n")
         if config.out_dir is not None and start_step < n_steps:
@@ -436,7 +479,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         H=H, version=__version__, n_steps=n_steps, vocab_size=mcfg.vocab_size,
         world_size=run.world_size, peak_memory_bytes=_peak_memory(run.device),
         model_flops=flops_per_token * n_tokens, resumed_from_step=start_step,
-        model_config=mcfg.to_dict())
+        model_config=mcfg.to_dict(), compiled=compiled)
     if config.out_dir is not None and run.rank == 0:
         write_json(os.path.join(config.out_dir, "record.json"), record.to_dict())
     return record

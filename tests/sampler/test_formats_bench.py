@@ -87,11 +87,19 @@ def test_trainer_bench_loops_agree_from_the_package():
     cfg = TrainConfig(model="w32", grammar="vocab300-3", n_tokens=2 * 2 * 32, batch_docs=2,
                       seq_len=32, lr=1e-3, val_docs=2, device="cpu", threads=1, progress=False,
                       h_docs=0, kernels="torch")
-    base_tps, base_losses = plain_loop(cfg)
-    ours_tps, wait, ours_losses = trainer_run(cfg)
+    base_tps, base_losses, base_steps = plain_loop(cfg)
+    ours_tps, wait, ours_losses, ours_steps, compiled = trainer_run(cfg)
     assert len(base_losses) == len(ours_losses) == 2 and base_tps > 0 and ours_tps > 0
+    assert len(base_steps) == len(ours_steps) == 2 and min(base_steps + ours_steps) > 0
+    assert compiled is False                      # 2 tiny steps: auto stays eager
     assert max(abs(x - y) for x, y in zip(base_losses, ours_losses)) < 1e-5
     assert 0 <= wait <= 1
+
+
+def test_steady_state_skips_the_first_steps():
+    from pygzlaw.bench.trainer import steady_tokens_per_s
+
+    assert steady_tokens_per_s([30.0, 1.0, 0.5, 0.5], 100, 2) == pytest.approx(200.0)
 
 
 def test_kernels_memory_probe_runs_from_the_package():
