@@ -129,6 +129,28 @@ def plan_runs(cfg: StudyConfig) -> list[dict]:
     return runs
 
 
+def run_cost(run: dict, vocab_size: int | None) -> float:
+    """A run's expected work for the progress line's time left: model FLOPs, the trainer's
+    train_flops_per_token(model) x D (PaLM's count), resolved with the grammar's vocabulary.
+    Runs whose model cannot be resolved here count as the mean of the others (None)."""
+    from pygzlaw.model.config import model_config, train_flops_per_token
+
+    cfg = run["config"]
+    try:
+        mcfg = model_config(cfg["model"], int(vocab_size), int(cfg.get("seq_len", 256)))
+    except (TypeError, ValueError, KeyError):
+        return None
+    return float(train_flops_per_token(mcfg)) * float(run["D"])
+
+
+def _time_left_s(elapsed_s: float, done: float, in_flight: float, queued: float) -> float:
+    """Seconds left at the rate so far: work in flight counts as half done (units of work:
+    run_cost's FLOPs)."""
+    in_flight = max(in_flight, 0.0)
+    finished = done + 0.5 * in_flight
+    return elapsed_s / finished * (queued + 0.5 * in_flight) if finished > 0 else 0.0
+
+
 def _fmt_s(s: float) -> str:
     s = max(0, int(round(s)))
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
@@ -222,10 +244,20 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
     queue = list(todo)
     finished = n_done0  # every finished run counts in [k/total], failed or done
     n_ran = 0
+    label = {r["run_id"]: f"{r['grammar']} {r['model']} D={r['D']}" for r in todo}
+    # time left weighs the runs by their FLOPs: the largest come last in a grid's order, so a
+    # count of runs left would promise far too little
+    vocab = {g: (store.grammar(g) or {}).get("vocab_size") for g in {r["grammar"] for r in todo}}
+    cost = {r["run_id"]: run_cost(r, vocab[r["grammar"]]) for r in todo}
+    known = [c for c in cost.values() if c]
+    mean_cost = sum(known) / len(known) if known else 1.0
+    cost = {k: c or mean_cost for k, c in cost.items()}
+    work = {"queued": sum(cost.values()), "done": 0.0, "total": sum(cost.values())}
     t0 = time.perf_counter()
 
     def submit_next():
         r = queue.pop(0)
+        work["queued"] -= cost[r["run_id"]]
         store.mark_running(r["run_id"])
         ex.submit(r["run_id"], r["config"])
 
@@ -233,10 +265,10 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
         # Only K runs are ever submitted at once, so 'running' in the store means in flight.
         for _ in range(min(slots, len(queue))):
             submit_next()
-        label = {r["run_id"]: f"{r['grammar']} {r['model']} D={r['D']}" for r in todo}
         for res in ex.results():
             n_ran += 1
             finished += 1
+            work["done"] += cost.get(res.run_id, 0.0)
             if res.ok:
                 store.mark_done(res.run_id, res.record)
                 msg = f"val loss {res.record.get('val_loss', float('nan')):.4f}"
@@ -245,9 +277,9 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
                 msg = "FAILED: " + (res.error or "").splitlines()[0][:200]
             if queue:
                 submit_next()
-            left = len(queue) + getattr(ex, "n_pending", 0)
             elapsed = time.perf_counter() - t0
-            eta = elapsed / n_ran * left if n_ran else 0.0
+            eta = _time_left_s(elapsed, work["done"], work["total"] - work["done"] - work["queued"],
+                               work["queued"])
             say(f"[{finished}/{n_total}] {label.get(res.run_id, res.run_id)}: {msg} ({res.wall_s:.1f} s); "
                 f"elapsed {_fmt_s(elapsed)}, about {_fmt_s(eta)} left")
     finally:

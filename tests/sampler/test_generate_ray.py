@@ -8,7 +8,6 @@ import json
 import os
 
 import pytest
-import ray
 
 from pygzlaw.grammar import random_pcfg
 from pygzlaw.sampler.dataset import MANIFEST, write_dataset
@@ -17,14 +16,6 @@ from pygzlaw.sampler.ray_engine import generate_ray
 TIMEOUT_S = 90
 # Fields that measure this run (speed, threads), not the dataset.
 RUN_FIELDS = ("tokens_per_s", "tokens_per_s_end_to_end", "threads", "n_shards_resumed")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             object_store_memory=100 << 20, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def _files(d):

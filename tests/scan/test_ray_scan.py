@@ -9,7 +9,6 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-import ray
 
 from pygzlaw.scan import scan
 from pygzlaw.scan.ray_engine import plan_shards, scan_ray
@@ -18,14 +17,6 @@ from pygzlaw.scan.readers import Unit
 TIMEOUT_S = 90  # no task may take longer than this to finish (a hang fails the test)
 # Small shards so the test corpus (about 200 KB) makes several tasks.
 SHARD_BYTES = 40_000
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             object_store_memory=100 << 20, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture

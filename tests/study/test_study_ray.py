@@ -4,21 +4,13 @@ from __future__ import annotations
 import os
 
 import pytest
-import ray
 
 from pygzlaw.study.ray_executor import RayExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    # Ray workers import the test run functions (study_fns) from this folder.
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             object_store_memory=100 << 20, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": HERE}})
-    yield ray
-    ray.shutdown()
+# Ray workers import the test run functions (study_fns) from this folder (conftest's local_ray).
+RAY_ENV_VARS = {"PYTHONPATH": HERE}
 
 
 def test_runs_failures_and_dead_workers_come_back(local_ray):
