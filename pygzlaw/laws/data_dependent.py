@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pygzlaw.laws.allocate import Allocation, allocate, frontier_exponents
-from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, as_float64, chinchilla_loss
+from pygzlaw.laws.forms import HOFFMANN_PARAMS, ChinchillaParams, as_float64, chinchilla_loss, fitted_range
 from pygzlaw.laws.intervals import percentile_interval
 
 __all__ = ["Regression", "regress_params", "regress_replicates", "DataDependentLaw", "fit_data_dependent",
@@ -457,11 +457,9 @@ def fit_data_dependent(datasets, *, grid="hoffmann", huber_delta=1e-3, reference
             raise ValueError(f"dataset {ds['name']!r} (H={ds['h']}): {exc}") from exc
         hs.append(float(ds["h"]))
         params.append(res.params)
-        n_arr, d_arr = as_float64("n_params", ds["n_params"]), as_float64("n_tokens", ds["n_tokens"])
         records.append({"name": ds["name"], "h": float(ds["h"]), "params": res.params.to_dict(),
                         "n_points": res.n_points, "objective": res.objective, "at_bound": list(res.at_bound),
-                        "range": {"n_params": [float(n_arr.min()), float(n_arr.max())],
-                                  "n_tokens": [float(d_arr.min()), float(d_arr.max())]}})
+                        "range": fitted_range(ds["n_params"], ds["n_tokens"])})
         runs.append((ds["h"], ds["n_params"], ds["n_tokens"], ds["loss"]))
         if n_boot:
             boots.append(bootstrap_chinchilla(ds["n_params"], ds["n_tokens"], ds["loss"], res, n_boot=n_boot,

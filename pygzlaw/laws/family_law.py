@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pygzlaw.laws.forms import (ChinchillaParams, DataConstrainedParams, ErrorParams, OvertrainParams, as_float64,
-                                data_constrained_loss, downstream_error, overtrain_loss)
+                                data_constrained_loss, downstream_error, fitted_range, overtrain_loss)
 from pygzlaw.laws.intervals import percentile_interval
 
 __all__ = ["FamilyLaw", "FAMILY_KINDS", "KIND_INPUTS", "KIND_COLUMNS", "read_table", "fit_overtrain_law",
@@ -328,7 +328,8 @@ def fit_overtrain_law(n_params, n_tokens, loss, *, n_boot=0, seed=0, name="", me
     cols = ["E", "a", "b", "eta"]
     return FamilyLaw("overtrain", f.params.to_dict(), _info(sse=f.sse, n_points=int(n.size), n_starts=f.n_starts,
                                                             n_converged=f.n_ok, converged=f.n_ok > 0,
-                                                            n_boot=int(n_boot), bootstrap_seed=seed),
+                                                            n_boot=int(n_boot), bootstrap_seed=seed,
+                                                            range=fitted_range(n, d)),
                      f.bootstrap, cols if f.bootstrap is not None else [], name, dict(meta or {}))
 
 
@@ -355,6 +356,7 @@ def fit_data_constrained_law(n_params, n_tokens, unique_tokens, loss, base: Chin
     info.pop("params", None)
     info["base"] = base_source
     info["bootstrap_seed"] = seed
+    info["range"] = fitted_range(n_params, n_tokens)
     return FamilyLaw("data_constrained", f.params.to_dict(), info, f.bootstrap,
                      ["rd_star", "rn_star"] if f.bootstrap is not None else [], name, dict(meta or {}))
 

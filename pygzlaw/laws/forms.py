@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 __all__ = [
+    "fitted_range",
     "ChinchillaParams", "HOFFMANN_PARAMS", "EPOCH_PARAMS", "chinchilla_loss", "chinchilla_log_loss",
     "OvertrainParams", "overtrain_loss", "ErrorParams", "downstream_error",
     "DataConstrainedParams", "MUENNIGHOFF_PARAMS", "effective_tokens", "effective_params",
@@ -46,6 +47,14 @@ def clip_log_coords(x):
         x[..., j] = np.clip(col, lo, hi)
     return x, hit
 
+
+
+def fitted_range(n_params, n_tokens) -> dict:
+    """{"n_params": [min, max], "n_tokens": [min, max]} of the runs a law is fitted on: what the
+    extrapolation warnings of predict and allocate compare queries with (fit_info["range"])."""
+    n = as_float64("n_params", n_params).ravel()
+    d = as_float64("n_tokens", n_tokens).ravel()
+    return {"n_params": [float(n.min()), float(n.max())], "n_tokens": [float(d.min()), float(d.max())]}
 
 
 def as_float64(name: str, value, *, positive: bool = True) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from pygzlaw.laws.allocate import Allocation, allocate
 from pygzlaw.laws.fit import FitResult, _prepare, bootstrap_chinchilla, fit_chinchilla
-from pygzlaw.laws.forms import ChinchillaParams, as_float64, chinchilla_loss
+from pygzlaw.laws.forms import ChinchillaParams, as_float64, chinchilla_loss, fitted_range
 from pygzlaw.laws.identify import FitWarning, IdentifiabilityReport, NotIdentifiableError, identifiability_report
 from pygzlaw.laws.intervals import percentile_interval
 
@@ -91,8 +91,7 @@ class ChinchillaLaw:
             info["constraint"] = res.constraint.to_dict()
         n_arr = as_float64("n_params", n_params).ravel()
         d_arr = as_float64("n_tokens", n_tokens).ravel()
-        info["range"] = {"n_params": [float(n_arr.min()), float(n_arr.max())],
-                         "n_tokens": [float(d_arr.min()), float(d_arr.max())]}
+        info["range"] = fitted_range(n_arr, d_arr)
         rep = identifiability_report(n_arr, d_arr, bootstrap=boot, at_bound=res.at_bound, params=res.params)
         info["identifiability"] = rep.to_dict()
         info["at_bound"] = list(res.at_bound)

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pygzlaw.atomic import write_json
 from pygzlaw.laws.io import load_law
-from pygzlaw.serve.handlers import MAX_QUERY, allocate_body, law_for_allocate, predict_body
+from pygzlaw.serve.handlers import MAX_QUERY, allocate_body, evaluate_body, law_for_allocate, predict_body
 
 __all__ = ["create_app", "LawStore", "MAX_BODY_BYTES"]
 
@@ -411,7 +411,7 @@ def create_app(law_dir, *, max_body_bytes: int = MAX_BODY_BYTES, allow_fit_save:
         law = store.get(name)
         if not hasattr(law, "evaluate"):
             raise ValueError(f"law {name!r} is a {law.kind} law; use POST /laws/{name}/predict")
-        return NumbersJSON(law.evaluate(req.inputs, level=req.level))
+        return NumbersJSON(evaluate_body(law, req.inputs, req.level))
 
     @app.post("/laws/{name}/allocate")
     async def allocate_law(name: str, req: AllocateRequest):

@@ -34,6 +34,22 @@ def result_value(arr, as_list):
     return vals if arr.ndim == 1 else arr.tolist()
 
 
+def evaluate_body(law, inputs: dict, level: float) -> dict:
+    """Response body of POST /laws/{name}/evaluate (a family law's outputs and intervals), with
+    the CLI's warnings: (N, D) points more than 10x outside the fitted runs (kinds that take
+    n_params and n_tokens)."""
+    import numpy as np
+
+    from pygzlaw.laws.report import prediction_warnings
+
+    out = law.evaluate(inputs, level=level)
+    if "n_params" in inputs and "n_tokens" in inputs:
+        n, d = np.broadcast_arrays(np.asarray(inputs["n_params"], dtype=np.float64),
+                                   np.asarray(inputs["n_tokens"], dtype=np.float64))
+        out["warnings"] = prediction_warnings(law, n, d)
+    return out
+
+
 def predict_body(law, req) -> dict:
     """Response body of POST /laws/{name}/predict (loss in nats/token, intervals when the law has replicates)."""
     n, n_list = as_array(req.n_params)
@@ -44,7 +60,7 @@ def predict_body(law, req) -> dict:
             raise ValueError(f"law {law.name!r} is a {law.kind} law; POST /laws/{law.name}/evaluate with its "
                              "inputs (see GET /laws/{name})" if law.kind != "overtrain" else
                              f"law {law.name!r} is an overtrain law; h and epsilon do not apply")
-        return law.evaluate({"n_params": req.n_params, "n_tokens": req.n_tokens}, level=req.level)
+        return evaluate_body(law, {"n_params": req.n_params, "n_tokens": req.n_tokens}, req.level)
     if law.kind == "data_dependent" and req.h is None:
         raise ValueError(f"law {law.name!r} is data-dependent; give h (gzip compressibility)")
     if law.kind == "chinchilla" and req.h is not None:

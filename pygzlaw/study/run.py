@@ -143,12 +143,25 @@ def run_cost(run: dict, vocab_size: int | None) -> float:
     return float(train_flops_per_token(mcfg)) * float(run["D"])
 
 
-def _time_left_s(elapsed_s: float, done: float, in_flight: float, queued: float) -> float:
-    """Seconds left at the rate so far: work in flight counts as half done (units of work:
-    run_cost's FLOPs)."""
-    in_flight = max(in_flight, 0.0)
-    finished = done + 0.5 * in_flight
-    return elapsed_s / finished * (queued + 0.5 * in_flight) if finished > 0 else 0.0
+def _time_left_s(finished: list[tuple[float, float]], in_flight: list[float], queued: list[float],
+                 slots: int) -> float:
+    """Seconds left: each run's time is modelled as a + b·cost (a: per-run start-up, b: seconds
+    per FLOP), fitted by least squares to the finished runs' (cost, wall seconds); runs in
+    flight count as half done; ``slots`` runs go at once. With fewer than 3 finished runs, or a
+    fit that gives a negative a or b, time is taken as proportional to cost."""
+    import numpy as np
+
+    if not finished:
+        return 0.0
+    c = np.array([x for x, _ in finished], dtype=float)
+    w = np.array([y for _, y in finished], dtype=float)
+    a, b = 0.0, float(w.sum() / c.sum()) if c.sum() > 0 else 0.0
+    if len(finished) >= 3 and np.ptp(c) > 0:
+        (a_fit, b_fit), *_ = np.linalg.lstsq(np.c_[np.ones_like(c), c], w, rcond=None)
+        if a_fit >= 0 and b_fit >= 0:
+            a, b = float(a_fit), float(b_fit)
+    left = sum(a + b * x for x in queued) + 0.5 * sum(a + b * x for x in in_flight)
+    return left / max(slots, 1)
 
 
 def _fmt_s(s: float) -> str:
@@ -245,19 +258,19 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
     finished = n_done0  # every finished run counts in [k/total], failed or done
     n_ran = 0
     label = {r["run_id"]: f"{r['grammar']} {r['model']} D={r['D']}" for r in todo}
-    # time left weighs the runs by their FLOPs: the largest come last in a grid's order, so a
-    # count of runs left would promise far too little
+    # time left weighs the runs by their FLOPs (plus a start-up cost each): the largest come
+    # last in a grid's order, so a count of runs left would promise far too little
     vocab = {g: (store.grammar(g) or {}).get("vocab_size") for g in {r["grammar"] for r in todo}}
     cost = {r["run_id"]: run_cost(r, vocab[r["grammar"]]) for r in todo}
     known = [c for c in cost.values() if c]
     mean_cost = sum(known) / len(known) if known else 1.0
     cost = {k: c or mean_cost for k, c in cost.items()}
-    work = {"queued": sum(cost.values()), "done": 0.0, "total": sum(cost.values())}
+    in_flight, finished_costs = set(), []   # run ids; (cost, wall seconds) of finished runs
     t0 = time.perf_counter()
 
     def submit_next():
         r = queue.pop(0)
-        work["queued"] -= cost[r["run_id"]]
+        in_flight.add(r["run_id"])
         store.mark_running(r["run_id"])
         ex.submit(r["run_id"], r["config"])
 
@@ -268,7 +281,8 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
         for res in ex.results():
             n_ran += 1
             finished += 1
-            work["done"] += cost.get(res.run_id, 0.0)
+            in_flight.discard(res.run_id)
+            finished_costs.append((cost.get(res.run_id, mean_cost), res.wall_s))
             if res.ok:
                 store.mark_done(res.run_id, res.record)
                 msg = f"val loss {res.record.get('val_loss', float('nan')):.4f}"
@@ -278,8 +292,8 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
             if queue:
                 submit_next()
             elapsed = time.perf_counter() - t0
-            eta = _time_left_s(elapsed, work["done"], work["total"] - work["done"] - work["queued"],
-                               work["queued"])
+            eta = _time_left_s(finished_costs, [cost[k] for k in in_flight],
+                               [cost[r["run_id"]] for r in queue], slots)
             say(f"[{finished}/{n_total}] {label.get(res.run_id, res.run_id)}: {msg} ({res.wall_s:.1f} s); "
                 f"elapsed {_fmt_s(elapsed)}, about {_fmt_s(eta)} left")
     finally:

@@ -148,6 +148,14 @@ def test_cli_predict_and_allocate_family(files, tmp_path, capsys):
     assert main(["allocate", "--law", str(law), "--compute", "1e21"]) == 0
 
 
+def laws_ot_range(path):
+    from pygzlaw.laws.io import load_law
+    from pygzlaw.laws.report import _fitted_range
+
+    rng = _fitted_range(load_law(path))
+    return rng["n_params"][0] if rng else None
+
+
 def test_service_lists_and_evaluates_family_laws(files, tmp_path):
     from fastapi.testclient import TestClient
 
@@ -164,6 +172,15 @@ def test_service_lists_and_evaluates_family_laws(files, tmp_path):
         assert r.status_code == 200 and len(r.json()["error"]) == 1
         r = c.post("/laws/ot/predict", json={"n_params": 1e9, "n_tokens": 2e10})
         assert r.status_code == 200 and r.json()["loss"][0] > 1.9
+        # the CLI's extrapolation warnings, on predict and evaluate alike
+        lo_n = laws_ot_range(d / "ot.json")
+        assert r.json()["warnings"] == [] or lo_n is None
+        for path, body in (("/laws/ot/predict", {"n_params": 1e16, "n_tokens": 2e10}),
+                           ("/laws/ot/evaluate", {"inputs": {"n_params": [1e9, 1e16], "n_tokens": 2e10}})):
+            r = c.post(path, json=body)
+            assert r.status_code == 200, r.text
+            w = r.json()["warnings"]
+            assert len(w) == 1 and "N=1e+16" in w[0] and "extrapolating far" in w[0], w
         r = c.post("/laws/qqt/predict", json={"n_params": 1e9, "n_tokens": 2e10})
         assert r.status_code == 422 and "/evaluate" in r.json()["message"]
         r = c.post("/laws/qqt/evaluate", json={"inputs": {"pool": "best"}})
@@ -198,3 +215,23 @@ def test_cli_isoflop_law_and_predict(tmp_path, capsys):
     assert main(["predict", "--law", str(out), "--compute", "1e21", "--format", "json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["kind"] == "isoflop" and ev["n_params"][0] > 1e9
+
+
+def test_cli_predict_warns_past_the_fitted_runs_for_family_laws(files, tmp_path, capsys):
+    """Over-training and data-constrained laws keep their runs' N, D range, so predict warns
+    as it does for Chinchilla laws (10x outside)."""
+    law = tmp_path / "ot.json"
+    assert main(["fit", str(files["overtrain"]), "--law", "overtrain", "-o", str(law)]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--law", str(law), "--n-params", "1e9", "--n-tokens", "2e10"]) == 0
+    assert "extrapolating" not in capsys.readouterr().err
+    assert main(["predict", "--law", str(law), "--n-params", "1e16", "--n-tokens", "2e10"]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "N=1e+16" in err and "extrapolating far" in err
+    dc = tmp_path / "dc.json"
+    assert main(["fit", str(files["data-constrained"]), "--law", "data-constrained", "--fix", BASE_FIX,
+                 "-o", str(dc)]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--law", str(dc), "--n-params", "1e9", "--n-tokens", "1e18",
+                 "--unique-tokens", "2e9"]) == 0
+    assert "D 1e+18 is" in capsys.readouterr().err

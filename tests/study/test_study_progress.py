@@ -21,9 +21,18 @@ def test_unresolvable_model_has_no_cost():
     assert run_cost(_run("w32", 1000), None) is None     # grammar's vocabulary unknown
 
 
-def test_time_left_scales_with_work_not_runs():
-    # 10 s for 100 units; 300 units queued -> 30 s
-    assert _time_left_s(10.0, 100.0, 0.0, 300.0) == pytest.approx(30.0)
-    # work in flight counts half done: 10 s for 100 + 50, left 300 + 50
-    assert _time_left_s(10.0, 100.0, 100.0, 300.0) == pytest.approx(10.0 / 150 * 350)
-    assert _time_left_s(5.0, 0.0, 0.0, 10.0) == 0.0       # nothing measured yet
+def test_time_left_models_start_up_and_flops():
+    # finished runs took 1 s + 1e-9 s per FLOP: the fit recovers it
+    done = [(c, 1.0 + 1e-9 * c) for c in (1e9, 2e9, 4e9, 8e9)]
+    # queued: 2 runs of 1e10 FLOPs (11 s each), in flight: one of 2e9 (3 s, half done), 2 slots
+    assert _time_left_s(done, [2e9], [1e10, 1e10], 2) == pytest.approx((22 + 1.5) / 2)
+
+
+def test_time_left_weighs_big_runs_even_from_few_finished():
+    # two cheap runs done: proportional to cost, so one 100x run left is ~100x their time
+    done = [(1e9, 2.0), (1e9, 2.0)]
+    assert _time_left_s(done, [], [1e11], 1) == pytest.approx(200.0)
+    assert _time_left_s([], [], [1e11], 1) == 0.0          # nothing measured yet
+    # a fit with a negative slope (noise) falls back to proportional
+    noisy = [(1e9, 3.0), (2e9, 2.0), (3e9, 1.0)]
+    assert _time_left_s(noisy, [], [6e9], 1) == pytest.approx(6e9 * 6.0 / 6e9)
