@@ -31,6 +31,7 @@ import numpy as np
 from pygzlaw.laws._threads import one_blas_thread
 from pygzlaw.laws.forms import ChinchillaParams, DataConstrainedParams, as_float64
 from pygzlaw.laws.identify import FitWarning
+from pygzlaw.laws.intervals import replicate_se
 
 __all__ = ["FitWarning", "DataConstrainedFit", "ProfileReport", "fit_data_constrained",
            "bootstrap_data_constrained", "profile_data_constrained", "muennighoff_start_grid",
@@ -147,10 +148,11 @@ class DataConstrainedFit:
         b = self.bootstrap[ok]
         q = (1 - level) / 2
         out = {}
+        se = replicate_se(b) if len(b) else np.full(len(DC_PARAM_NAMES), math.nan)
         for j, k in enumerate(DC_PARAM_NAMES):
             lo, hi = np.quantile(b[:, j], [q, 1 - q]) if len(b) else (math.nan, math.nan)
             out[k] = {"estimate": getattr(self.params, k), "lo": float(lo), "hi": float(hi),
-                      "se": float(b[:, j].std(ddof=1)) if len(b) > 1 else math.nan}
+                      "se": float(se[j])}
         return out
 
     def to_dict(self) -> dict:

@@ -26,7 +26,7 @@ import numpy as np
 
 from pygzlaw.laws.forms import (ChinchillaParams, DataConstrainedParams, ErrorParams, OvertrainParams, as_float64,
                                 data_constrained_loss, downstream_error, fitted_range, overtrain_loss)
-from pygzlaw.laws.intervals import percentile_interval
+from pygzlaw.laws.intervals import percentile_interval, replicate_se
 
 __all__ = ["FamilyLaw", "FAMILY_KINDS", "KIND_INPUTS", "KIND_COLUMNS", "read_table", "fit_overtrain_law",
            "fit_error_law_obj", "fit_data_constrained_law", "fit_qqt_law", "fit_isoflop_law", "parse_budgets",
@@ -243,7 +243,7 @@ class FamilyLaw:
             raise ValueError(f"law {self.name or '(unnamed)'} has no bootstrap replicates; refit with --bootstrap N")
         b = self.bootstrap[np.isfinite(self.bootstrap).all(1)]
         lo, hi = percentile_interval(b, level)
-        se = b.std(axis=0, ddof=1) if len(b) > 1 else np.full(b.shape[1], np.nan)
+        se = replicate_se(b)
         return {k: {"estimate": self.params.get(k), "lo": float(lo[j]), "hi": float(hi[j]), "se": float(se[j])}
                 for j, k in enumerate(self.boot_columns)}
 

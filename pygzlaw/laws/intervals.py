@@ -5,7 +5,28 @@ import functools
 
 import numpy as np
 
-__all__ = ["percentile_interval"]
+__all__ = ["percentile_interval", "replicate_se"]
+
+
+def replicate_se(samples, axis: int = 0) -> np.ndarray:
+    """Standard error from bootstrap replicates: their sample standard deviation (ddof 1).
+
+    Computed on the replicates divided by their largest magnitude, so that heavy-tailed
+    replicates (A or B of a poorly identified fit spread over many decades, up to ~1e300) give
+    a finite number instead of overflowing the squares.
+
+    Args:
+        samples: float array, replicates along ``axis`` (finite).
+
+    Returns:
+        float64 array of the remaining shape; NaN where there are fewer than 2 replicates.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.shape[axis] < 2:
+        return np.full(np.delete(x.shape, axis), np.nan)
+    scale = np.max(np.abs(x), axis=axis, keepdims=True)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return (x / scale).std(axis=axis, ddof=1) * np.squeeze(scale, axis)
 
 
 def percentile_interval(samples, level: float, axis: int = 0, monotone=None) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from pygzlaw.laws.allocate import Allocation, allocate
 from pygzlaw.laws.fit import FitResult, _prepare, bootstrap_chinchilla, fit_chinchilla
 from pygzlaw.laws.forms import ChinchillaParams, as_float64, chinchilla_loss, fitted_range
 from pygzlaw.laws.identify import FitWarning, IdentifiabilityReport, NotIdentifiableError, identifiability_report
-from pygzlaw.laws.intervals import percentile_interval
+from pygzlaw.laws.intervals import percentile_interval, replicate_se
 
 __all__ = ["ChinchillaLaw", "LAW_FORMAT_VERSION"]
 
@@ -170,7 +170,7 @@ class ChinchillaLaw:
         if self.bootstrap is None:
             raise ValueError("no bootstrap replicates; refit with n_boot > 0")
         lo, hi = percentile_interval(self.bootstrap, level)
-        se = self.bootstrap.std(axis=0, ddof=1)
+        se = replicate_se(self.bootstrap)
         return {k: {"estimate": getattr(self.params, k), "lo": float(lo[j]), "hi": float(hi[j]), "se": float(se[j])}
                 for j, k in enumerate(_PARAM_ORDER)}
 

@@ -73,3 +73,22 @@ def test_law_intervals_equal_quantiles_of_all_replicates():
         for k, v in {"n_params": np.exp(log_n), "n_tokens": np.exp(log_d), "tokens_per_param": np.exp(log_d - log_n),
                      "loss": loss}.items():
             np.testing.assert_array_equal(got[k], np.quantile(v, qs, axis=0), err_msg=k)
+
+
+def test_replicate_se_is_the_sample_std_without_overflow():
+    import statistics
+    import warnings
+
+    from pygzlaw.laws.intervals import replicate_se
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(size=(200, 3))
+    np.testing.assert_allclose(replicate_se(x), x.std(axis=0, ddof=1), rtol=1e-12)
+    # A of an unidentified fit: replicates over 300 decades; squaring them overflows float64
+    heavy = np.array([1e-5, 3.0, 2e300, 7e299, 1e250])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = float(replicate_se(heavy))
+    assert np.isfinite(se)
+    assert se == pytest.approx(statistics.stdev(heavy), rel=1e-12)   # exact-arithmetic stdev
+    assert np.isnan(replicate_se(np.ones((1, 4)))).all()             # one replicate: no se
