@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["read_text", "decode_text", "foreign_bom"]
+__all__ = ["read_text", "decode_text", "foreign_bom", "not_a_file"]
 
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _UTF16_32_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
                   (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"))
+
+
+def not_a_file(path: str | os.PathLike, what: str) -> str | None:
+    """Why ``path`` cannot be read as a ``what`` file ("no such law file", "is a directory, not a
+    law file"), or None when it is a file. Callers prefix the path or flag."""
+    if os.path.isfile(path):
+        return None
+    if os.path.isdir(path):
+        return f"is a directory, not a {what} file"
+    return f"no such {what} file"
 
 
 def foreign_bom(head: bytes) -> str | None:

@@ -350,7 +350,9 @@ def read_qqt_csv(path) -> list:
 
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such QQT curves file")
+        from pygzlaw.textio import not_a_file
+
+        raise FileNotFoundError(f"{p}: {not_a_file(p, 'QQT curves')}")
     with open(p, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         rows = list(reader)

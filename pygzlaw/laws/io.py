@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pygzlaw.atomic import write_json
-from pygzlaw.textio import read_text
+from pygzlaw.textio import not_a_file, read_text
 
 __all__ = ["Points", "read_points", "read_records", "parse_points", "save_law", "load_law", "law_from_dict",
            "read_epoch_chinchilla", "read_gadre"]
@@ -193,7 +193,7 @@ def read_records(path, *, what="points", example="N,D,loss") -> list:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such {what} file")
+        raise FileNotFoundError(f"{p}: {not_a_file(p, what)}")
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise ValueError(f"{p}: unknown extension {p.suffix!r}; use .csv or .jsonl")
@@ -251,7 +251,7 @@ def load_law(path):
     """Read a law JSON file (any kind: ChinchillaLaw, DataDependentLaw, FamilyLaw); the name defaults to the file stem."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such law file")
+        raise FileNotFoundError(f"{p}: {not_a_file(p, 'law')}")
     try:
         d = json.loads(read_text(p))
     except json.JSONDecodeError as exc:

@@ -90,7 +90,10 @@ class ScanConfig:
         if self.mode not in ("exact", "fast"):
             raise ValueError(f"mode={self.mode!r} (--mode) must be 'exact' or 'fast'")
         if self.tokenizer is not None and not os.path.isfile(self.tokenizer):
-            raise FileNotFoundError(f"tokenizer={self.tokenizer} (--tokenizer): no such file")
+            from pygzlaw.textio import not_a_file
+
+            raise FileNotFoundError(f"tokenizer={self.tokenizer} (--tokenizer): "
+                                    f"{not_a_file(self.tokenizer, 'tokenizer')}")
         if self.fmt:
             readers.parse_format(self.fmt)
         readers.parse_format(self.stdin_format)

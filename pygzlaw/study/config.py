@@ -176,7 +176,9 @@ class StudyConfig:
                 raise ValueError(f"grammars[{i}].preset={g.preset!r} is not a preset; known: {sorted(PRESETS)}")
             if g.file is not None:
                 if not os.path.isfile(g.file):
-                    raise ValueError(f"grammars[{i}].file={g.file!r}: no such grammar file")
+                    from pygzlaw.textio import not_a_file
+
+                    raise ValueError(f"grammars[{i}].file={g.file!r}: {not_a_file(g.file, 'grammar')}")
                 try:
                     load(g.file)
                 except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError) as exc:
@@ -315,7 +317,9 @@ def load_config(path=None, *, scale: str | None = None, **overrides) -> StudyCon
     if path is None:
         return scale_config(scale or "tiny", **overrides)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such study config file")
+        from pygzlaw.textio import not_a_file
+
+        raise FileNotFoundError(f"{path}: {not_a_file(path, 'study config')}")
     from pygzlaw.textio import read_text
 
     # read_text drops a UTF-8 BOM (Windows editors write one; tomllib calls it an invalid statement)
@@ -407,7 +411,9 @@ def _from_raw(raw: dict, *, scale, where) -> StudyConfig:
         if file is not None:
             _check_str(f"grammars[{i}].file", file)
             if not os.path.isfile(file):
-                raise ValueError(f"grammars[{i}].file={file!r}: no such grammar file")
+                from pygzlaw.textio import not_a_file
+
+                raise ValueError(f"grammars[{i}].file={file!r}: {not_a_file(file, 'grammar')}")
         name = g.get("name") or preset or (os.path.splitext(os.path.basename(file))[0] if file else
                                            "spec-" + "-".join(str(knobs[k]) for k in SPEC_KNOBS))
         _check_str(f"grammars[{i}].name", name)

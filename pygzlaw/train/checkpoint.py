@@ -106,8 +106,9 @@ def load(path: str, model, optimizer, *, fsdp: bool) -> dict:
         raise ValueError(
             f"resume: {path} is a {meta['format']!r} checkpoint written with "
             f"{meta['world_size']} rank(s) but this run needs {want!r} "
-            f"({'torchrun with 2+ ranks' if fsdp else 'a single process'}); rerun with the "
-            "same number of ranks kind, or use a new out_dir")
+            f"({'torchrun with 2+ ranks' if fsdp else 'a single process'}); resume it "
+            f"{'in a single process' if meta['format'] == 'torch' else 'under torchrun with 2+ ranks'}, "
+            "or use a new out_dir")
     if fsdp:
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict

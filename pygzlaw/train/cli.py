@@ -35,7 +35,8 @@ def _flag_message(msg: str) -> str:
     """Rewrite ``field=`` / ``field `` mentions of TrainConfig fields as their flags."""
     for field, flag in sorted(FLAGS.items(), key=lambda kv: -len(kv[0])):
         msg = re.sub(rf"(?<![\w.-]){field}(?==| needs| is| or\b| \(|[;,)]|$)", flag, msg)
-    return msg
+    msg = re.sub(r"(--[\w-]+)=True\b", r"\1", msg)          # switches: --resume, not --resume=True
+    return msg.replace("an int >= 1 or None", "an int >= 1")  # None is the flag left out
 
 
 def register(subparsers) -> None:
@@ -86,15 +87,16 @@ def register(subparsers) -> None:
     p.add_argument("--kernels", default="auto", choices=("auto", "torch", "triton"),
                    help="fused kernels: auto = Triton on CUDA, PyTorch elsewhere")
     p.add_argument("--compile", nargs="?", const="on", default="auto", choices=("auto", "on", "off"),
-                   help="torch.compile the training step: auto (default) = on for CPU runs long "
-                        "enough to repay the compile (>= 3e13 model FLOPs), off otherwise; "
-                        "--compile alone = on")
+                   help="torch.compile the training step: auto (default) = on for single-process "
+                        "CPU runs long enough to repay the compile (>= 3e13 model FLOPs), off "
+                        "otherwise (torchrun, CUDA, short runs); --compile alone = on")
     p.add_argument("--out", metavar="DIR",
                    help="write metrics.jsonl, record.json and checkpoints here")
     p.add_argument("--checkpoint-every", type=int, default=0,
                    help="checkpoint every K steps (needs --out; default 0: at the end)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the latest checkpoint in --out")
+                   help="continue from the latest checkpoint in --out (a finished run prints its "
+                        "record; with no checkpoint there, the run starts from step 0)")
     p.add_argument("--h-docs", type=int, default=1000,
                    help="documents for H, the median gzip ratio (default 1000; 0 = skip)")
     p.add_argument("--json", action="store_true", help="print the full record as JSON")
@@ -134,7 +136,9 @@ def _renormalized_grammar(args, tmp_dir: str, world: int) -> str:
         raise ValueError("--renormalize applies to --grammar FILE (NLTK PCFG text); presets "
                          "already sum to 1")
     if not os.path.isfile(args.grammar):
-        raise ValueError(f"--grammar {args.grammar!r}: no such grammar file")
+        from pygzlaw.textio import not_a_file
+
+        raise ValueError(f"--grammar {args.grammar!r}: {not_a_file(args.grammar, 'grammar')}")
     if args.out is None and world > 1:
         raise ValueError("--renormalize under torchrun needs --out DIR (every rank reads the "
                          "rescaled grammar from there)")
@@ -170,6 +174,10 @@ def cmd_train(args) -> int:
         except NonFiniteLossError as exc:
             print(f"pygzlaw train: error: {exc}", file=sys.stderr)
             rc = 1
+        except KeyboardInterrupt:
+            if rank == 0:
+                print(_interrupted_hint(args.out), file=sys.stderr)
+            raise
         else:
             if rank == 0:
                 if args.json:
@@ -193,6 +201,19 @@ def cmd_train(args) -> int:
     return rc
 
 
+def _interrupted_hint(out_dir) -> str:
+    """What Ctrl-C leaves behind: the last checkpoint, and how to continue from it."""
+    from pygzlaw.train import checkpoint as ckpt
+
+    last = ckpt.latest(out_dir) if out_dir else None
+    if last is None:
+        return ("pygzlaw train: stopped before any checkpoint"
+                + ("" if out_dir else " (none are written without --out)")
+                + "; --checkpoint-every K keeps one every K steps")
+    return (f"pygzlaw train: stopped; the last checkpoint is {last}: the same command with "
+            "--resume continues from it")
+
+
 def _print_record(r) -> None:
     def fmt(x):
         if x is None:
@@ -208,3 +229,6 @@ def _print_record(r) -> None:
     mfu = "-" if r.mfu is None else f"{100 * r.mfu:.1f}%"
     print(f"speed       {fmt(r.tokens_per_s)} tokens/s  MFU {mfu}  data wait "
           f"{100 * r.data_wait_fraction:.2f}%  wall {r.wall_s:.1f} s")
+    if r.compiled and r.tokens_per_s_steady is not None:
+        print(f"compiled    {fmt(r.tokens_per_s_steady)} tokens/s after the first step, which "
+              f"compiled for {fmt(r.compile_s)} s (torch.compile; --compile off skips it)")

@@ -274,6 +274,10 @@ class RunRecord:
         resumed_from_step: optimizer steps restored from a checkpoint (0 = fresh run).
         model_config: the resolved ModelConfig as a dict.
         compiled: whether training steps ran under torch.compile (see TrainConfig.compile).
+        tokens_per_s_steady: tokens/s over the steps after this process's first (which holds
+            the compile and first-call costs); None for a one-step run.
+        compile_s: seconds the first step took beyond a steady step, when compiled (the
+            one-off compile); else None.
     """
 
     n_params: int
@@ -299,6 +303,8 @@ class RunRecord:
     resumed_from_step: int = 0
     model_config: dict = field(default_factory=dict)
     compiled: bool = False
+    tokens_per_s_steady: float | None = None
+    compile_s: float | None = None
 
     @property
     def model_name(self) -> str:

@@ -45,8 +45,10 @@ def load_grammar(name: str, grammar_seed: int = 0):
         return random_pcfg(name, grammar_seed)
     if os.path.isfile(name):
         return load(name)
-    if name.lower().endswith(_GRAMMAR_FILE_EXTS) or os.sep in name:
-        raise ValueError(f"grammar={name!r}: no such grammar file")
+    if name.lower().endswith(_GRAMMAR_FILE_EXTS) or os.sep in name or os.path.isdir(name):
+        from pygzlaw.textio import not_a_file
+
+        raise ValueError(f"grammar={name!r}: {not_a_file(name, 'grammar')}")
     raise ValueError(f"grammar={name!r} is not a preset or a file; presets: {', '.join(PRESETS)}")
 
 

@@ -180,6 +180,23 @@ def _make_optimizer(model, config: TrainConfig, device: torch.device, fsdp: bool
     return torch.optim.AdamW(model.parameters(), **kwargs)
 
 
+def _truncate_metrics(path: str, step: int) -> None:
+    """Keep the metrics.jsonl rows of steps <= ``step`` (the checkpoint a run resumes from): the
+    stopped process logged steps past it, which the resumed run logs again. Atomic rewrite."""
+    from pygzlaw.atomic import write_text
+
+    keep = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by the kill
+            if not row.get("final") and int(row.get("step", 0)) <= step:
+                keep.append(line if line.endswith("\n") else line + "\n")
+    write_text(path, "".join(keep))
+
+
 def _have_cxx() -> bool:
     """Inductor's CPU backend builds C++: is there a compiler to build it with?"""
     return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c)
@@ -319,8 +336,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     path = ckpt.latest(config.out_dir) if config.out_dir is not None else None
     if path is not None and not config.resume:
         raise ValueError(f"out_dir={config.out_dir!r} holds checkpoints of an earlier run "
-                         f"({os.path.basename(path)}); pass resume=True (--resume) to continue "
-                         "it, or choose another out_dir")
+                         f"({os.path.basename(path)}); resume=True continues it, or "
+                         "choose another out_dir")
     if path is not None:
         _check_same_run(path, config)
         meta = ckpt.load(path, model, optimizer, fsdp=run.fsdp)
@@ -330,6 +347,11 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         if start_step > n_steps:
             raise ValueError(f"resume: {path} is past this run's {n_steps} steps; raise "
                              "n_tokens or use a new out_dir")
+        done_record = os.path.join(config.out_dir, "record.json")
+        if start_step == n_steps and os.path.exists(done_record):
+            # already finished: its record stands (rerunning would log a 0-token "run")
+            with open(done_record, encoding="utf-8") as f:
+                return RunRecord.from_dict(json.load(f))
     compiled = _resolve_compile(config, run, flops_per_token * n_steps * tokens_per_step)
     step_model = torch.compile(model) if compiled else model
 
@@ -349,6 +371,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         metrics_path = os.path.join(config.out_dir, "metrics.jsonl")
         if start_step == 0 and os.path.exists(metrics_path):
             os.unlink(metrics_path)  # a fresh run replaces an old log
+        elif os.path.exists(metrics_path):
+            _truncate_metrics(metrics_path, start_step)
     mfu_peak = peak_flops(run.device)
 
     def mfu(tok_s: float) -> float | None:
@@ -369,6 +393,7 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     last_ckpt = resumed_from
     t_loop = time.perf_counter()
     t_log, steps_since_log = t_loop, 0
+    first_step_s = 0.0
     pending_release = None  # (slot, cuda event) of the previous step's copy
     log_f = open(metrics_path, "a", encoding="utf-8") if metrics_path else None
     try:
@@ -418,6 +443,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
             optimizer.zero_grad(set_to_none=True)
             train_loss = step_loss
             done = step + 1
+            if step == start_step:  # holds the compile and first-call costs (.item() synced)
+                first_step_s = time.perf_counter() - t_loop
             steps_since_log += 1
 
             do_val = config.val_every_steps and done % config.val_every_steps == 0 and done < n_steps
@@ -465,8 +492,14 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         if bar is not None:
             bar.close()
 
-    tokens_done = (n_steps - start_step) * tokens_per_step
+    steps_run = n_steps - start_step
+    tokens_done = steps_run * tokens_per_step
     tokens_per_s = tokens_done / t_train if t_train > 0 else 0.0
+    rest_s = t_train - first_step_s  # the steps after the first
+    tokens_per_s_steady = ((steps_run - 1) * tokens_per_step / rest_s
+                           if steps_run > 1 and rest_s > 0 else None)
+    compile_s = (max(first_step_s - rest_s / (steps_run - 1), 0.0)
+                 if compiled and steps_run > 1 and rest_s > 0 else None)
     n_tokens = n_steps * tokens_per_step
     record = RunRecord(
         n_params=counts.total, n_params_non_embedding=counts.non_embedding, n_tokens=n_tokens,
@@ -479,7 +512,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
         H=H, version=__version__, n_steps=n_steps, vocab_size=mcfg.vocab_size,
         world_size=run.world_size, peak_memory_bytes=_peak_memory(run.device),
         model_flops=flops_per_token * n_tokens, resumed_from_step=start_step,
-        model_config=mcfg.to_dict(), compiled=compiled)
+        model_config=mcfg.to_dict(), compiled=compiled, tokens_per_s_steady=tokens_per_s_steady,
+        compile_s=compile_s)
     if config.out_dir is not None and run.rank == 0:
         write_json(os.path.join(config.out_dir, "record.json"), record.to_dict())
     return record

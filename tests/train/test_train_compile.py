@@ -86,5 +86,7 @@ def test_compiled_run_trains_like_the_eager_run():
     eager, rec_e = losses_of(tiny(compile="off", n_tokens=4 * 4 * 16))
     compiled, rec_c = losses_of(tiny(compile="on", n_tokens=4 * 4 * 16))
     assert rec_c.compiled is True and rec_e.compiled is False
+    assert rec_c.compile_s > 0 and rec_e.compile_s is None     # the first step held the compile
+    assert rec_c.tokens_per_s_steady > rec_c.tokens_per_s      # the steady rate leaves it out
     assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)
     assert rec_c.val_loss == pytest.approx(rec_e.val_loss, rel=1e-4)

@@ -80,15 +80,21 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert resumed == full[3:]                                # bitwise, steps 4..6
     assert rec.val_loss == rec_full.val_loss and rec.resumed_from_step == 3
     assert rec.n_tokens == rec_full.n_tokens
-    # resuming a finished run trains nothing and gives the same record
+    # metrics.jsonl of the cut run: the rows after step 3 that the stopped process logged
+    # (step 4) were dropped on resume and logged again once: steps 1..6 each once, one final row
+    rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if not r.get("final")] == [1, 2, 3, 4, 5, 6]
+    assert sum(bool(r.get("final")) for r in rows) == 1
+    # resuming a finished run trains nothing: its record (speed included) and log stand as they were
+    log_before = (tmp_path / "a" / "metrics.jsonl").read_text()
     again = train(config.replace(resume=True))
-    assert (again.train_loss, again.val_loss, again.resumed_from_step) == \
-        (rec_full.train_loss, rec_full.val_loss, 6)
+    assert again.to_dict() == rec_full.to_dict()
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == log_before
     with pytest.raises(ValueError, match=r"resume: .*step-000006 was written by a different run "
                                          r"\(n_tokens: 384 -> 192\)"):
         train(config.replace(resume=True, n_tokens=3 * BATCH * SEQ))
     with pytest.raises(ValueError, match=r"out_dir=.* holds checkpoints of an earlier run "
-                                         r"\(step-000006\); pass resume=True"):
+                                         r"\(step-000006\); resume=True continues it"):
         train(config)
 
 
@@ -164,3 +170,16 @@ def test_training_on_a_dataset_equals_sampling(tmp_path):
     from_disk, rd = losses_of(tiny(data_dir=str(data), grammar="dataset"))
     assert from_disk == sampled and rd.val_loss == rs.val_loss
     assert rd.grammar == "vocab300-1"
+
+
+@pytest.mark.parametrize("fmt, fsdp, hint", [("dcp", False, "resume it under torchrun with 2+ ranks"),
+                                             ("torch", True, "resume it in a single process")])
+def test_checkpoint_of_the_other_rank_kind_says_how_to_resume_it(tmp_path, fmt, fsdp, hint):
+    from pygzlaw.train import checkpoint as ckpt
+
+    (tmp_path / "meta.json").write_text(json.dumps({"format": fmt, "world_size": 2 if fmt == "dcp" else 1,
+                                                    "step": 3}))
+    import re
+
+    with pytest.raises(ValueError, match=f"is a '{fmt}' checkpoint .*; {re.escape(hint)}, or use a new out_dir"):
+        ckpt.load(str(tmp_path), None, None, fsdp=fsdp)
