@@ -148,14 +148,15 @@ def _time_left_s(finished: list[tuple[float, float]], in_flight: list[float], qu
     """Seconds left: each run's time is modelled as a + b·cost (a: per-run start-up, b: seconds
     per FLOP), fitted by least squares to the finished runs' (cost, wall seconds); runs in
     flight count as half done; ``slots`` runs go at once. With fewer than 3 finished runs, or a
-    fit that gives a negative a or b, time is taken as proportional to cost."""
+    fit that gives a negative a or b, every run counts as the mean finished one (the first
+    runs hold a process start-up that a seconds-per-FLOP rate would spread over the grid)."""
     import numpy as np
 
     if not finished:
         return 0.0
     c = np.array([x for x, _ in finished], dtype=float)
     w = np.array([y for _, y in finished], dtype=float)
-    a, b = 0.0, float(w.sum() / c.sum()) if c.sum() > 0 else 0.0
+    a, b = float(w.mean()), 0.0
     if len(finished) >= 3 and np.ptp(c) > 0:
         (a_fit, b_fit), *_ = np.linalg.lstsq(np.c_[np.ones_like(c), c], w, rcond=None)
         if a_fit >= 0 and b_fit >= 0:

@@ -28,11 +28,11 @@ def test_time_left_models_start_up_and_flops():
     assert _time_left_s(done, [2e9], [1e10, 1e10], 2) == pytest.approx((22 + 1.5) / 2)
 
 
-def test_time_left_weighs_big_runs_even_from_few_finished():
-    # two cheap runs done: proportional to cost, so one 100x run left is ~100x their time
+def test_time_left_counts_runs_until_a_fit_is_possible():
+    # two runs done (2 s each, start-up included): the 3 left count as 2 s each, on 1 slot
     done = [(1e9, 2.0), (1e9, 2.0)]
-    assert _time_left_s(done, [], [1e11], 1) == pytest.approx(200.0)
+    assert _time_left_s(done, [], [1e11, 1e9, 1e9], 1) == pytest.approx(6.0)
     assert _time_left_s([], [], [1e11], 1) == 0.0          # nothing measured yet
-    # a fit with a negative slope (noise) falls back to proportional
+    # a fit with a negative slope (noise) falls back to the mean run: 2 s
     noisy = [(1e9, 3.0), (2e9, 2.0), (3e9, 1.0)]
-    assert _time_left_s(noisy, [], [6e9], 1) == pytest.approx(6e9 * 6.0 / 6e9)
+    assert _time_left_s(noisy, [], [6e9], 1) == pytest.approx(2.0)
