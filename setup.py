@@ -58,4 +58,6 @@ def _cythonize(exts):
     )
 
 
-setup(ext_modules=_cythonize(_extensions()))
+if __name__ == "__main__":  # pip and setuptools' build backend run this file as __main__;
+    # bench/gpu_build.py imports the two helpers above without running setup()
+    setup(ext_modules=_cythonize(_extensions()))

@@ -33,3 +33,17 @@ def test_module_entry_point_reports_version():
     out = subprocess.run([sys.executable, "-m", "pygzlaw", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == f"pygzlaw {__version__}"
+
+
+def test_the_command_line_loads_no_service_or_torch_dependency():
+    """Every verb registers at start-up; training and fitting must not need the service's
+    FastAPI/pydantic/orjson (absent from some GPU images) nor torch loaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pygzlaw.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('fastapi', 'pydantic', 'orjson', 'uvicorn', 'torch') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -96,6 +96,7 @@ def linear_ce_forward(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tens
     those of the mean loss; when ``compute_grad`` is False both are empty (0,) tensors.
     No host-device synchronisation: the count of valid targets stays on the device."""
     h = h.contiguous()
+    targets = targets.contiguous()  # the Triton kernel reads targets_ptr + row
     M, _d = h.shape
     V = weight.shape[0]
     valid = targets != ignore_index

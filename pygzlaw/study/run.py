@@ -129,6 +129,24 @@ def plan_runs(cfg: StudyConfig) -> list[dict]:
     return runs
 
 
+def worker_gpus(n: int, visible: str | None = None) -> list[str]:
+    """CUDA_VISIBLE_DEVICES value for each of ``n`` GPU workers: the i-th GPU the driver may
+    use, so a driver started with CUDA_VISIBLE_DEVICES=4,5 puts its workers on GPUs 4 and 5,
+    not 0 and 1. ``visible`` defaults to the environment's CUDA_VISIBLE_DEVICES.
+
+    Raises:
+        ValueError: fewer visible GPUs than ``n`` (names both and the fix).
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if not visible or not visible.strip():
+        return [str(i) for i in range(n)]
+    ids = [v.strip() for v in visible.split(",") if v.strip()]
+    if len(ids) < n:
+        raise ValueError(f"gpus={n} but CUDA_VISIBLE_DEVICES={visible!r} shows {len(ids)} GPU(s); "
+                         f"lower --gpus to {len(ids)} or widen CUDA_VISIBLE_DEVICES")
+    return ids[:n]
+
+
 def run_cost(run: dict, vocab_size: int | None) -> float:
     """A run's expected work for the progress line's time left: model FLOPs, the trainer's
     train_flops_per_token(model) x D (PaLM's count), resolved with the grammar's vocabulary.
@@ -253,7 +271,7 @@ def _execute(cfg, store, todo, *, n_total, n_done0, run_fn, executor, say) -> in
     own = executor is None
     ex = LocalExecutor(cfg.workers, threads=cfg.threads_per_worker, run_fn=run_fn,
                        log_dir=os.path.join(cfg.out, "logs") if cfg.gpus else None,
-                       gpus=list(range(cfg.gpus)) if cfg.gpus else None) if own else executor
+                       gpus=worker_gpus(cfg.gpus) if cfg.gpus else None) if own else executor
     slots = getattr(ex, "workers", cfg.workers)
     queue = list(todo)
     finished = n_done0  # every finished run counts in [k/total], failed or done

@@ -315,6 +315,8 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
     from pygzlaw.model import chinchilla_flops_per_token, count_params, train_flops_per_token
 
     is_main = run.rank == 0
+    if run.device.type == "cuda":  # this run's peak, not the process's (bench, study workers)
+        torch.cuda.reset_peak_memory_stats(run.device)
     sources = make_sources(config)
     mcfg = _resolve_model_config(config, sources.vocab_size)
     counts = count_params(mcfg)

@@ -108,11 +108,12 @@ def test_rope_tables_match_the_reference_and_survive_meta_build():
                     reason="Triton kernels need a GPU or TRITON_INTERPRET=1 (set by tests/conftest.py)")
 def test_triton_and_torch_kernel_paths_agree():
     pytest.importorskip("triton")
-    ref = _model(seed=2, d_model=16, n_heads=1, n_layers=1)
-    tri = GPT(dataclasses.replace(ref.cfg, kernels="triton"))
+    dev = "cuda" if torch.cuda.is_available() else "cpu"  # real Triton launches need CUDA tensors
+    ref = _model(seed=2, d_model=16, n_heads=1, n_layers=1).to(dev)
+    tri = GPT(dataclasses.replace(ref.cfg, kernels="triton")).to(dev)
     tri.load_state_dict(ref.state_dict())
     tri.init_weights(2)                                 # fills RoPE tables, same weights
-    idx, tgt = _batch(B=2, t=8)
+    idx, tgt = (t.to(dev) for t in _batch(B=2, t=8))
     torch.testing.assert_close(tri(idx), ref(idx), rtol=1e-5, atol=1e-5)
     g_ref, g_tri = _grads(ref(idx, tgt), ref), _grads(tri(idx, tgt), tri)
     for name in g_ref:

@@ -1,4 +1,4 @@
-"""The study's progress line: time left weighs runs by their FLOPs, not their count."""
+"""The study driver's helpers: time left on the progress line (FLOPs, not run counts), GPU workers."""
 import pytest
 
 from pygzlaw.model.config import model_config, train_flops_per_token
@@ -36,3 +36,13 @@ def test_time_left_counts_runs_until_a_fit_is_possible():
     # a fit with a negative slope (noise) falls back to the mean run: 2 s
     noisy = [(1e9, 3.0), (2e9, 2.0), (3e9, 1.0)]
     assert _time_left_s(noisy, [], [6e9], 1) == pytest.approx(2.0)
+
+
+def test_gpu_workers_take_the_drivers_visible_gpus():
+    from pygzlaw.study.run import worker_gpus
+
+    assert worker_gpus(2, "") == ["0", "1"]
+    assert worker_gpus(2, "4,5,6") == ["4", "5"]
+    assert worker_gpus(1, " GPU-uuid-a , GPU-uuid-b") == ["GPU-uuid-a"]
+    with pytest.raises(ValueError, match=r"gpus=3 but CUDA_VISIBLE_DEVICES='4,5' shows 2 GPU\(s\)"):
+        worker_gpus(3, "4,5")

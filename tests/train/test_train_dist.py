@@ -54,3 +54,16 @@ def test_two_ranks_match_one_process_and_resume(tmp_path):
     rec3 = _torchrun(tmp_path / "b", "--resume")
     assert _losses(tmp_path / "b") == two[3:]                 # bitwise, steps 4..6
     assert rec3["val_loss"] == rec2["val_loss"] and rec3["resumed_from_step"] == 3
+
+
+def test_the_gpu_fsdp_smoke_script_dry_runs_on_cpu(tmp_path):
+    """bench/gpu_fsdp_smoke.py (run by bench/gpu_check.sh over NCCL) on gloo in fp32: the
+    sharded model trains exactly as the plain one and its checkpoint saves and loads."""
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "gpu_fsdp_smoke.py")
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, script, str(tmp_path), "--cpu"], capture_output=True,
+                         text=True, timeout=240, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["ok"] and res["max_abs_diff"] < 1e-4 and len(res["fsdp_losses"]) == 3
+    assert (tmp_path / "ckpt").is_dir()
