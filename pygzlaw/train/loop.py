@@ -417,18 +417,16 @@ def _train(config: TrainConfig, run, on_step, t_start: float) -> RunRecord:
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            if compiled and config.compile == "auto" and step == start_step:
-                try:  # the compile happens here; "auto" falls back to eager if it fails
-                    loss_sum = _step_losses(step_model, model, dev, config, run)
-                except Exception as exc:  # noqa: BLE001 - any compiler failure
-                    warnings.warn(f"compile='auto': torch.compile failed ({type(exc).__name__}: "
-                                  f"{str(exc)[:300]}); training eagerly instead (compile='off', "
-                                  "--compile off, skips the attempt)", RuntimeWarning,
-                                  stacklevel=2)
-                    optimizer.zero_grad(set_to_none=True)
-                    step_model, compiled = model, False
-                    loss_sum = _step_losses(step_model, model, dev, config, run)
-            else:
+            try:  # a compile happens in the first step; "auto" falls back to eager if it fails
+                loss_sum = _step_losses(step_model, model, dev, config, run)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure
+                if not (compiled and config.compile == "auto" and step == start_step):
+                    raise
+                warnings.warn(f"compile='auto': torch.compile failed ({type(exc).__name__}: "
+                              f"{str(exc)[:300]}); training eagerly instead (compile='off', "
+                              "--compile off, skips the attempt)", RuntimeWarning, stacklevel=2)
+                optimizer.zero_grad(set_to_none=True)
+                step_model, compiled = model, False
                 loss_sum = _step_losses(step_model, model, dev, config, run)
             step_loss = float(_all_reduce_mean(loss_sum / config.grad_accum, run).item())
             if not math.isfinite(step_loss):
