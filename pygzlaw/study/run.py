@@ -147,7 +147,7 @@ def worker_gpus(n: int, visible: str | None = None) -> list[str]:
     return ids[:n]
 
 
-def run_cost(run: dict, vocab_size: int | None) -> float:
+def run_cost(run: dict, vocab_size: int | None) -> float | None:
     """A run's expected work for the progress line's time left: model FLOPs, the trainer's
     train_flops_per_token(model) x D (PaLM's count), resolved with the grammar's vocabulary.
     Runs whose model cannot be resolved here count as the mean of the others (None)."""
